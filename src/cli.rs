@@ -1,0 +1,313 @@
+//! The clap definition: the shape of the command line and its help text.
+//! Nothing here touches the disk; `config` turns these into checked values.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Cache and parallelize any shell command, like joblib's Memory and Parallel";
+
+const LONG_ABOUT: &str = "\
+jl gives any shell command transparent disk caching: the first run executes \
+the command and stores its stdout, stderr, exit code and declared output \
+files under a key made of the command line, the executable and the content \
+of its input files; every later identical run replays the stored result in \
+milliseconds without running anything. `jl map` runs a command over many \
+files in parallel, every job cached, so re-running a map only does what is \
+left.";
+
+const EXAMPLES: &str = "\
+Examples:
+  jl run -- sha256sum big.iso           second run replays instantly
+  jl run -o thumb.png -- convert a.jpg -resize 64x64 thumb.png
+  find pics -name '*.jpg' | jl map -j8 -- identify -verbose
+  jl stats                              what the cache holds and saved
+  jl explain -- sha256sum big.iso       why was this not a hit?";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jl",
+    version = crate::VERSION,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    arg_required_else_help = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command through the cache: replay it if it ran before
+    Run(RunArgs),
+    /// Run a command over many items in parallel, every job cached
+    Map(MapArgs),
+    /// List cached entries
+    Ls(LsArgs),
+    /// Show one entry in full
+    Show(ShowArgs),
+    /// Show what the store holds and what it saved
+    Stats(StatsArgs),
+    /// Print an action's key and every component that went into it
+    Explain(ExplainArgs),
+    /// Evict entries (least recently used first) and unreferenced blobs
+    Gc(GcArgs),
+    /// Remove entries
+    Rm(RmArgs),
+    /// Remove everything in the store
+    Clear(StoreArgs),
+    /// Re-hash every blob and parse every entry
+    Verify(VerifyArgs),
+    /// Write completions and man pages (for packaging and CI)
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// Where the store is.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The store directory [default: the user cache dir, e.g. ~/.cache/jl]
+    #[arg(long, env = "JL_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+/// What goes into the key and how results are kept: shared by run, map
+/// and explain.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// An input file or directory (hashed by content; repeatable)
+    #[arg(short, long = "input", value_name = "PATH")]
+    pub input: Vec<PathBuf>,
+    /// An output file or directory: stored after a miss, restored on a hit
+    #[arg(short, long = "output", value_name = "PATH")]
+    pub output: Vec<PathBuf>,
+    /// Include this environment variable's value in the key (repeatable)
+    #[arg(long = "env", value_name = "NAME")]
+    pub env: Vec<OsString>,
+    /// Do not treat arguments that name existing files as inputs
+    #[arg(long)]
+    pub no_auto_inputs: bool,
+    /// Include the working directory in the key
+    #[arg(long)]
+    pub cwd: bool,
+    /// Extra text to mix into the key (e.g. a version of your own)
+    #[arg(long, value_name = "STRING")]
+    pub salt: Option<OsString>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// How cached results are used: shared by run and map.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
+    /// Cache non-zero exits too (by default only exit 0 is cached)
+    #[arg(long)]
+    pub cache_failures: bool,
+    /// Run even on a hit, and replace the entry
+    #[arg(long)]
+    pub force: bool,
+    /// Say on stderr what ran, what was cached and why
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  jl run -- sha256sum big.iso
+  jl run -i src/ -o out.bin -- ./build.sh
+  curl -s https://example.org/data.csv | jl run --ttl 1h -- python3 summarize.py
+  jl run --env LANG -- sort words.txt")]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Give the command /dev/null as stdin (stdin is not read or hashed)
+    #[arg(short = 'n', long)]
+    pub no_stdin: bool,
+    /// The command and its arguments, after `--`
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Halt {
+    /// Kill running jobs at the first failure
+    Now,
+    /// Start nothing new at the first failure, let running jobs finish
+    Soon,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Placeholders: {} item, {.} without extension, {/} basename, {//} dirname,
+{/.} basename without extension, {#} job number, {%} worker slot.
+Without a placeholder the item is appended as the last argument.
+
+Examples:
+  find pics -name '*.jpg' | jl map -j8 -- identify
+  find . -name '*.wav' -print0 | jl map -0 -o '{.}.flac' -- flac -s -o {.}.flac {}
+  jl map -a list.txt --joblog jobs.tsv -- ./extract.sh {} {/.}.json")]
+pub struct MapArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<String>,
+    /// Items are separated by NUL, not newline
+    #[arg(short = '0', long)]
+    pub null: bool,
+    /// Read items from FILE instead of stdin
+    #[arg(short = 'a', long, value_name = "FILE")]
+    pub arg_file: Option<PathBuf>,
+    /// Print output as jobs finish, not in input order
+    #[arg(long)]
+    pub unordered: bool,
+    /// Run without the store (nothing is read or written)
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Silence progress
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write a GNU parallel style joblog (plus a Cached column) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub joblog: Option<PathBuf>,
+    /// Stop at the first failure
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub halt: Option<Halt>,
+    /// Retry a failing job up to N more times
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Kill a job that runs longer than this (e.g. 30s, 5m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Print each command and whether it is cached; run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take only items whose 0-based position mod N is I (I/N)
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// The command template and its arguments, after `--`
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortBy {
+    /// Most recently used first
+    Used,
+    /// Newest first
+    Created,
+    /// Largest first
+    Size,
+    /// Longest run time first
+    Duration,
+    /// Most hits first
+    Hits,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only entries whose command line contains this text
+    pub filter: Option<String>,
+    /// Sort order
+    #[arg(long, value_enum, default_value = "used")]
+    pub sort: SortBy,
+    /// One JSON object per line
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A key, or any unique prefix of one
+    pub key: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Leave stdin out (as `jl run -n` would)
+    #[arg(short = 'n', long)]
+    pub no_stdin: bool,
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments, after `--`
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Evict least recently used entries until the store is this small (e.g. 5GiB)
+    #[arg(long, value_name = "SIZE", env = "JL_MAX_SIZE")]
+    pub max_size: Option<bytesize::ByteSize>,
+    /// Evict entries not used for this long (e.g. 30d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_age: Option<Duration>,
+    /// Say what would be removed; remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Keys or unique key prefixes
+    #[arg(required = true)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Remove corrupt entries and blobs so they become misses
+    #[arg(long)]
+    pub repair: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The repository root to write completions/ and man/ into
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// Durations as users write them: 90s, 1h, 7d, 1h30m.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (try 90s, 15m, 1h, 7d)"))
+}

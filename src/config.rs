@@ -1,0 +1,51 @@
+//! From parsed arguments and the environment to checked settings.
+
+use std::path::PathBuf;
+
+use crate::cli::{CacheArgs, KeyArgs, StoreArgs};
+use crate::key::KeyOptions;
+use crate::run::Settings;
+use crate::store::Store;
+
+/// The store directory: `--store`, `JL_STORE`, or the user cache dir.
+pub fn store_path(args: &StoreArgs) -> Option<PathBuf> {
+    args.store.clone().or_else(|| {
+        directories::ProjectDirs::from("", "", "jl").map(|dirs| dirs.cache_dir().to_path_buf())
+    })
+}
+
+/// The store to use; `None` only when no home directory can be found.
+pub fn store(args: &StoreArgs) -> Option<Store> {
+    store_path(args).map(Store::new)
+}
+
+/// The store, for management commands that cannot work without one.
+pub fn required_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    store(args).ok_or_else(|| anyhow::anyhow!("no store directory: set JL_STORE or pass --store DIR"))
+}
+
+pub fn key_options(args: &KeyArgs) -> KeyOptions {
+    KeyOptions {
+        inputs: args.input.clone(),
+        outputs: args.output.clone(),
+        env: args.env.clone(),
+        auto_inputs: !args.no_auto_inputs,
+        salt: args.salt.clone(),
+        cwd: if args.cwd {
+            std::env::current_dir().ok()
+        } else {
+            None
+        },
+    }
+}
+
+pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
+    Settings {
+        store: if use_store { store(&key.store) } else { None },
+        key: key_options(key),
+        ttl: cache.ttl,
+        cache_failures: cache.cache_failures,
+        force: cache.force,
+        verbose: cache.verbose,
+    }
+}

@@ -1,0 +1,228 @@
+//! Content digests (BLAKE3) and the stat cache that avoids rehashing.
+//!
+//! Inputs are keyed by content, so every run would re-read every input.
+//! The stat cache remembers the digest of a large file under its identity
+//! (device, inode, size, mtime, ctime), so a warm hit on a 1 GiB input costs
+//! one `fstat` and one small read. Git's "racily clean" rule applies: a file
+//! changed within [`RACY_MARGIN`] of being hashed is not remembered, because
+//! a second write in the same timestamp tick would go unseen.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A BLAKE3 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest(*blake3::hash(bytes).as_bytes())
+    }
+
+    pub fn from_hasher(hasher: &blake3::Hasher) -> Digest {
+        Digest(*hasher.finalize().as_bytes())
+    }
+
+    pub fn hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+
+    pub fn parse(hex: &str) -> Option<Digest> {
+        blake3::Hash::from_hex(hex)
+            .ok()
+            .map(|h| Digest(*h.as_bytes()))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.hex())
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Digest::parse(&s).ok_or_else(|| serde::de::Error::custom("not a BLAKE3 hex digest"))
+    }
+}
+
+/// Files below this size are simply read: a stat-cache lookup would cost
+/// as much as reading them.
+const SMALL_FILE: u64 = 256 * 1024;
+/// Files from this size on are hashed by several threads over an mmap.
+const PARALLEL_FILE: u64 = 4 * 1024 * 1024;
+/// A file modified less than this long before it was hashed is "racily
+/// clean" and its digest is not remembered.
+pub const RACY_MARGIN: Duration = Duration::from_secs(1);
+
+/// Digests of large files by identity, kept in `<store>/stat/`.
+/// With no directory it remembers nothing and every file is hashed.
+#[derive(Clone, Debug, Default)]
+pub struct StatCache {
+    dir: Option<PathBuf>,
+}
+
+/// What one hashed file turned out to be.
+#[derive(Clone, Copy, Debug)]
+pub struct FileDigest {
+    pub digest: Digest,
+    pub size: u64,
+    pub executable: bool,
+}
+
+impl StatCache {
+    pub fn new(dir: Option<PathBuf>) -> StatCache {
+        StatCache { dir }
+    }
+
+    /// Hashes a regular file, or takes its digest from the cache.
+    /// Fails if the file changes while it is being read.
+    pub fn digest_file(&self, path: &Path) -> io::Result<FileDigest> {
+        let file = File::open(path)?;
+        self.digest_open(&file)
+    }
+
+    /// As [`StatCache::digest_file`], on an already open file.
+    pub fn digest_open(&self, file: &File) -> io::Result<FileDigest> {
+        let before = file.metadata()?;
+        let size = before.len();
+        let executable = before.permissions().mode() & 0o111 != 0;
+        let slot = (size >= SMALL_FILE)
+            .then(|| self.slot(&before))
+            .flatten();
+        if let Some(slot) = &slot {
+            if let Some(digest) = read_slot(slot) {
+                return Ok(FileDigest { digest, size, executable });
+            }
+        }
+        let digest = hash_file(file, size)?;
+        let after = file.metadata()?;
+        if identity(&before) != identity(&after) {
+            return Err(io::Error::other("the file changed while it was being hashed"));
+        }
+        if let Some(slot) = slot {
+            if !is_racy(&after) {
+                write_slot(&slot, digest);
+            }
+        }
+        Ok(FileDigest { digest, size, executable })
+    }
+
+    fn slot(&self, meta: &std::fs::Metadata) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let mut id = Vec::with_capacity(48);
+        for n in identity(meta) {
+            id.extend_from_slice(&n.to_le_bytes());
+        }
+        let hex = Digest::of(&id).hex();
+        Some(dir.join(&hex[..2]).join(&hex[2..]))
+    }
+}
+
+fn identity(m: &std::fs::Metadata) -> [i64; 7] {
+    [
+        m.dev() as i64,
+        m.ino() as i64,
+        m.size() as i64,
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ]
+}
+
+fn is_racy(m: &std::fs::Metadata) -> bool {
+    let changed = m.mtime().max(m.ctime());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    // Compared in whole seconds, rounding against us: racy unless the last
+    // change is at least RACY_MARGIN in the past.
+    changed + RACY_MARGIN.as_secs() as i64 >= now
+}
+
+fn read_slot(slot: &Path) -> Option<Digest> {
+    let text = std::fs::read(slot).ok()?;
+    Digest::parse(std::str::from_utf8(&text).ok()?.trim_end())
+}
+
+/// Best effort: a cache that cannot be written only costs a rehash later.
+fn write_slot(slot: &Path, digest: Digest) {
+    let Some(dir) = slot.parent() else { return };
+    let _ = std::fs::create_dir_all(dir);
+    let tmp = dir.join(format!(".{}.{}", std::process::id(), digest.hex()));
+    if std::fs::write(&tmp, digest.hex()).is_ok() && std::fs::rename(&tmp, slot).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+/// Hashes `size` bytes of an open file from its start.
+fn hash_file(file: &File, size: u64) -> io::Result<Digest> {
+    let mut hasher = blake3::Hasher::new();
+    if size < SMALL_FILE {
+        let mut buf = Vec::with_capacity(size as usize + 1);
+        (&*file).read_to_end(&mut buf)?;
+        hasher.update(&buf);
+    } else {
+        // SAFETY: the map is read-only and dropped before we return; a
+        // concurrent writer is detected by the identity check around it.
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        if size >= PARALLEL_FILE {
+            hasher.update_rayon(&map);
+        } else {
+            hasher.update(&map);
+        }
+    }
+    Ok(Digest::from_hasher(&hasher))
+}
+
+/// Hashes everything readable from `reader` (used for blobs and streams).
+pub fn hash_reader(mut reader: impl Read) -> io::Result<(Digest, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let n = io::copy(&mut reader, &mut hasher)?;
+    Ok((Digest::from_hasher(&hasher), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips() {
+        let d = Digest::of(b"jl");
+        assert_eq!(Digest::parse(&d.hex()), Some(d));
+        assert_eq!(Digest::parse("zz"), None);
+    }
+
+    #[test]
+    fn small_and_large_files_hash_like_blake3() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = StatCache::new(Some(dir.path().join("stat")));
+        for size in [0usize, 10, SMALL_FILE as usize + 7, PARALLEL_FILE as usize + 3] {
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+            let path = dir.path().join(format!("f{size}"));
+            std::fs::write(&path, &data).unwrap();
+            let got = cache.digest_file(&path).unwrap();
+            assert_eq!(got.digest, Digest::of(&data));
+            assert_eq!(got.size, size as u64);
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! What goes into an action key, and its encoding.
+//!
+//! An action is a command line plus everything its result depends on:
+//! the executable's content, the content of its inputs, stdin, the chosen
+//! environment variables, the declared outputs and a salt. The key is the
+//! BLAKE3 hash of a versioned, length-prefixed encoding of all of that, so
+//! no two different actions can encode to the same bytes (`["ab","c"]` and
+//! `["a","bc"]` differ in their length prefixes).
+//!
+//! [`Parts`] is the same information in readable form: it is stored in
+//! every entry so `jl explain` can say which component changed.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digest, StatCache};
+
+/// Bumped whenever the encoding changes; old entries then simply miss.
+pub const KEY_VERSION: u64 = 1;
+
+/// What the user chose to put in (or leave out of) the key.
+#[derive(Clone, Debug, Default)]
+pub struct KeyOptions {
+    pub inputs: Vec<PathBuf>,
+    pub outputs: Vec<PathBuf>,
+    pub env: Vec<OsString>,
+    pub auto_inputs: bool,
+    pub salt: Option<OsString>,
+    pub cwd: Option<PathBuf>,
+}
+
+/// How an input was found when it was hashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    File,
+    Dir,
+    /// Declared with `-i` but not there: absence is part of the key too.
+    Absent,
+}
+
+/// One input as it went into the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    pub path: String,
+    pub kind: InputKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+/// One chosen environment variable; only a digest of its value is kept,
+/// since values may be secrets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: Option<Digest>,
+}
+
+/// The readable components of a key, stored in each entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parts {
+    pub argv: Vec<String>,
+    pub exe: String,
+    pub exe_digest: Digest,
+    pub inputs: Vec<Input>,
+    pub stdin: Option<Digest>,
+    pub outputs: Vec<String>,
+    pub env: Vec<EnvVar>,
+    pub salt: Option<String>,
+    pub cwd: Option<String>,
+}
+
+/// An action: the key and the parts it was computed from.
+#[derive(Clone, Debug)]
+pub struct Action {
+    pub key: Digest,
+    pub parts: Parts,
+    /// The command line as raw bytes, to run it.
+    pub argv: Vec<OsString>,
+    pub exe: PathBuf,
+    /// The declared outputs as given, in declaration order.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Why a key could not be computed; the command then runs uncached.
+#[derive(Debug)]
+pub struct KeyError {
+    pub path: PathBuf,
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot hash input '{}': {}", self.path.display(), self.error)
+    }
+}
+
+/// Computes the key of running `argv` (whose program resolved to `exe`).
+pub fn build(
+    argv: &[OsString],
+    exe: &Path,
+    stdin: Option<Digest>,
+    opts: &KeyOptions,
+    stat: &StatCache,
+) -> Result<Action, KeyError> {
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| KeyError { path, error }
+    };
+    let exe_digest = stat.digest_file(exe).map_err(fail(exe))?.digest;
+
+    let mut inputs = Vec::new();
+    for path in &opts.inputs {
+        inputs.extend(hash_input(path, true, stat).map_err(fail(path))?);
+    }
+    if opts.auto_inputs {
+        for path in auto_input_candidates(argv) {
+            let declared_out = opts.outputs.iter().any(|o| same_path(o, &path));
+            let declared_in = inputs.iter().any(|i| same_path(Path::new(&i.path), &path));
+            if declared_out || declared_in {
+                continue;
+            }
+            if let Some(input) = hash_input(&path, false, stat).map_err(fail(&path))? {
+                inputs.push(input);
+            }
+        }
+    }
+
+    let env: Vec<(OsString, Option<OsString>)> = opts
+        .env
+        .iter()
+        .map(|name| (name.clone(), std::env::var_os(name)))
+        .collect();
+
+    let mut enc = Encoder::default();
+    enc.u64(KEY_VERSION);
+    enc.list(argv.iter().map(|a| a.as_bytes()));
+    enc.bytes(exe.as_os_str().as_bytes());
+    enc.bytes(&exe_digest.0);
+    enc.u64(inputs.len() as u64);
+    for input in &inputs {
+        enc.bytes(input.path.as_bytes());
+        enc.bytes(&[input.kind as u8]);
+        enc.bytes(input.digest.as_ref().map_or(&[][..], |d| &d.0));
+    }
+    enc.option(stdin.as_ref().map(|d| &d.0[..]));
+    enc.list(opts.outputs.iter().map(|o| o.as_os_str().as_bytes()));
+    enc.u64(env.len() as u64);
+    for (name, value) in &env {
+        enc.bytes(name.as_bytes());
+        enc.option(value.as_ref().map(|v| v.as_bytes()));
+    }
+    enc.option(opts.salt.as_ref().map(|s| s.as_bytes()));
+    enc.option(opts.cwd.as_ref().map(|c| c.as_os_str().as_bytes()));
+
+    let parts = Parts {
+        argv: argv.iter().map(|a| lossy(a)).collect(),
+        exe: lossy(exe.as_os_str()),
+        exe_digest,
+        inputs,
+        stdin,
+        outputs: opts.outputs.iter().map(|o| lossy(o.as_os_str())).collect(),
+        env: env
+            .iter()
+            .map(|(name, value)| EnvVar {
+                name: lossy(name),
+                value: value.as_ref().map(|v| Digest::of(v.as_bytes())),
+            })
+            .collect(),
+        salt: opts.salt.as_ref().map(|s| lossy(s)),
+        cwd: opts.cwd.as_ref().map(|c| lossy(c.as_os_str())),
+    };
+    Ok(Action {
+        key: Digest::of(&enc.0),
+        parts,
+        argv: argv.to_vec(),
+        exe: exe.to_path_buf(),
+        outputs: opts.outputs.clone(),
+    })
+}
+
+/// Input paths are stored as text; file names that are not UTF-8 still
+/// key correctly because the raw argv bytes are in the key.
+fn lossy(s: &OsStr) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+/// Arguments after the program that may name files: each argument, and
+/// the right side of `--flag=VALUE`.
+fn auto_input_candidates(argv: &[OsString]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for arg in argv.iter().skip(1) {
+        let bytes = arg.as_bytes();
+        if bytes.is_empty() {
+            continue;
+        }
+        if bytes.starts_with(b"-") {
+            if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
+                let value = &bytes[eq + 1..];
+                if !value.is_empty() {
+                    out.push(PathBuf::from(OsStr::from_bytes(value)));
+                }
+            }
+            continue;
+        }
+        out.push(PathBuf::from(arg));
+    }
+    out
+}
+
+/// Hashes one input. `declared` inputs that are missing count as absent;
+/// automatic candidates that are missing, or that are not regular files or
+/// directories (devices, FIFOs), are not inputs at all.
+fn hash_input(path: &Path, declared: bool, stat: &StatCache) -> io::Result<Option<Input>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if names_nothing(&e) => {
+            return Ok(declared.then(|| Input {
+                path: lossy(path.as_os_str()),
+                kind: InputKind::Absent,
+                digest: None,
+            }));
+        }
+        // A path we cannot even stat (permissions) may be an input we
+        // cannot see: refuse to guess.
+        Err(e) => return Err(e),
+    };
+    let (kind, digest) = if meta.is_dir() {
+        (InputKind::Dir, digest_dir(path, stat)?)
+    } else if meta.is_file() {
+        (InputKind::File, stat.digest_file(path)?.digest)
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(Input {
+        path: lossy(path.as_os_str()),
+        kind,
+        digest: Some(digest),
+    }))
+}
+
+/// The digest of a directory tree: every entry's relative path, type,
+/// exec bit and content digest, in sorted order. Symlinks are not followed
+/// (their target text is hashed).
+pub fn digest_dir(root: &Path, stat: &StatCache) -> io::Result<Digest> {
+    let mut enc = Encoder::default();
+    let walk = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .sort_by(|a, b| a.file_name().cmp(b.file_name()));
+    for entry in walk {
+        let entry = entry.map_err(io::Error::from)?;
+        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        enc.bytes(rel.as_os_str().as_bytes());
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            enc.bytes(b"d");
+        } else if ft.is_symlink() {
+            enc.bytes(b"l");
+            enc.bytes(std::fs::read_link(entry.path())?.as_os_str().as_bytes());
+        } else if ft.is_file() {
+            let f = stat.digest_file(entry.path())?;
+            enc.bytes(if f.executable { b"x" } else { b"f" });
+            enc.bytes(&f.digest.0);
+        } else {
+            enc.bytes(b"o");
+        }
+    }
+    Ok(Digest::of(&enc.0))
+}
+
+/// Compares paths by their components, so `./a` and `a` are the same.
+fn same_path(a: &Path, b: &Path) -> bool {
+    let norm = |p: &Path| -> Vec<OsString> {
+        p.components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .map(|c| c.as_os_str().to_os_string())
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+/// True when `path` is `declared` itself or lies below it without `..`:
+/// the only places an entry may restore an output file to.
+pub fn is_within(path: &Path, declared: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix(declared) else {
+        return false;
+    };
+    rest.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Errors that mean "no file by that name", as opposed to "a file we
+/// may not look at". Any argument is a candidate, so long texts count too.
+fn names_nothing(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::NOENT, Errno::NOTDIR, Errno::NAMETOOLONG, Errno::LOOP, Errno::INVAL]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
+}
+
+/// A prefix-free byte encoding: every item is a little-endian u64 length
+/// followed by its bytes; lists and options are preceded by a count.
+#[derive(Default)]
+pub struct Encoder(pub Vec<u8>);
+
+impl Encoder {
+    pub fn u64(&mut self, n: u64) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+
+    pub fn list<'a>(&mut self, items: impl ExactSizeIterator<Item = &'a [u8]>) {
+        self.u64(items.len() as u64);
+        for item in items {
+            self.bytes(item);
+        }
+    }
+
+    pub fn option(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.u64(0),
+            Some(b) => {
+                self.u64(1);
+                self.bytes(b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode_list(items: &[&str]) -> Vec<u8> {
+        let mut e = Encoder::default();
+        e.list(items.iter().map(|s| s.as_bytes()));
+        e.0
+    }
+
+    #[test]
+    fn split_arguments_never_collide() {
+        assert_ne!(encode_list(&["ab", "c"]), encode_list(&["a", "bc"]));
+        assert_ne!(encode_list(&["a", ""]), encode_list(&["a"]));
+    }
+
+    #[test]
+    fn flag_values_are_candidates() {
+        let argv: Vec<OsString> = ["cmd", "--in=data.txt", "-x", "plain", "--no"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let got = auto_input_candidates(&argv);
+        assert_eq!(got, vec![PathBuf::from("data.txt"), PathBuf::from("plain")]);
+    }
+
+    #[test]
+    fn within_rejects_escapes() {
+        assert!(is_within(Path::new("out/a/b"), Path::new("out")));
+        assert!(is_within(Path::new("out"), Path::new("out")));
+        assert!(!is_within(Path::new("out/../x"), Path::new("out")));
+        assert!(!is_within(Path::new("/etc/passwd"), Path::new("out")));
+        assert!(!is_within(Path::new("outer"), Path::new("out")));
+    }
+}

@@ -1,0 +1,52 @@
+//! jl: transparent disk caching and easy parallel runs for shell commands.
+
+mod cli;
+mod config;
+mod digest;
+mod error;
+mod exec;
+mod key;
+mod run;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// The version, with `git describe` when built from a checkout.
+pub const VERSION: &str = env!("JL_VERSION");
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                0
+            } else {
+                eprintln!("jl: error: {err:#}");
+                error::USAGE
+            }
+        }
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Run(args) => {
+            let settings = config::settings(&args.key, &args.cache, true);
+            Ok(run::main(args, settings))
+        }
+        _ => anyhow::bail!("not implemented yet"),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,518 @@
+//! One action: key -> hit ? replay : execute + commit.
+//!
+//! This is the only module that decides what a hit and a miss are; `jl
+//! map` calls [`find`] and [`perform`] for every job. Store trouble never
+//! fails a command here: it is reported once and the command runs
+//! uncached.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::cli::RunArgs;
+use crate::digest::{Digest, StatCache};
+use crate::exec::{self, Finished, Job, SpawnError, Tee};
+use crate::key::{self, Action, KeyOptions};
+use crate::store::local::Verified;
+use crate::store::{Blob, BlobWriter, ENTRY_FORMAT, Entry, Lookup, OutputFile, RawPath, Store, now_ms};
+
+/// How one action (or every job of a map) uses the cache.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `None` runs without the cache.
+    pub store: Option<Store>,
+    pub key: KeyOptions,
+    pub ttl: Option<Duration>,
+    pub cache_failures: bool,
+    pub force: bool,
+    pub verbose: bool,
+}
+
+impl Settings {
+    pub fn stat_cache(&self) -> StatCache {
+        self.store
+            .as_ref()
+            .map(Store::stat_cache)
+            .unwrap_or_default()
+    }
+}
+
+/// Reports store trouble: the first time only, so a map of 10,000 jobs on
+/// a read-only store says it once.
+pub fn store_warning(message: impl std::fmt::Display) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        crate::error::warn(format_args!("{message}; running without the cache"));
+    }
+}
+
+/// A command line as a user would type it (for logs and listings).
+pub fn shell_line<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            let s = a.as_ref().to_string_lossy();
+            shlex::try_quote(&s).map_or_else(|_| s.to_string(), |q| q.into_owned())
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// Computes the key, or says why this run cannot be cached.
+pub fn prepare(
+    settings: &Settings,
+    argv: &[OsString],
+    exe: &Path,
+    stdin: Option<Digest>,
+    stat: &StatCache,
+) -> Option<Action> {
+    settings.store.as_ref()?;
+    match key::build(argv, exe, stdin, &settings.key, stat) {
+        Ok(action) => Some(action),
+        Err(e) => {
+            crate::error::warn(format_args!("{e}; running without the cache"));
+            None
+        }
+    }
+}
+
+/// A usable entry, with its stdout and stderr already verified and its
+/// output files restored.
+pub struct Hit {
+    pub entry: Box<Entry>,
+    pub stdout: Verified,
+    pub stderr: Verified,
+}
+
+/// Looks an action up. On a hit the output files are restored; anything
+/// wrong with the entry makes it a miss (and is repaired), with a reason.
+pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, String> {
+    let entry = match store.lookup(&action.key) {
+        Lookup::Hit(entry) => entry,
+        Lookup::Miss => return Err("no entry".into()),
+        Lookup::Corrupt(why) => {
+            let _ = store.remove_entry(&action.key);
+            return Err(format!("corrupt entry: {why}"));
+        }
+    };
+    if let Some(ttl) = settings.ttl {
+        if entry.created_ms.saturating_add(ttl.as_millis() as u64) < now_ms() {
+            return Err("expired (older than --ttl)".into());
+        }
+    }
+    if let Some(bad) = entry
+        .outputs
+        .iter()
+        .find(|o| !action.outputs.iter().any(|d| key::is_within(&o.path.to_path(), d)))
+    {
+        let _ = store.remove_entry(&action.key);
+        return Err(format!(
+            "entry names an output not declared here: {}",
+            bad.path.display()
+        ));
+    }
+    let verified = (|| {
+        let stdout = store.read_blob(&entry.stdout)?;
+        let stderr = store.read_blob(&entry.stderr)?;
+        for out in &entry.outputs {
+            store.restore(&out.blob, out.mode, &out.path.to_path())?;
+        }
+        Ok::<_, io::Error>((stdout, stderr))
+    })();
+    match verified {
+        Ok((stdout, stderr)) => {
+            store.touch(&action.key);
+            Ok(Hit {
+                entry,
+                stdout,
+                stderr,
+            })
+        }
+        Err(e) => {
+            if e.kind() == io::ErrorKind::InvalidData {
+                for blob in entry_blobs(&entry) {
+                    if matches!(store.read_blob(&blob), Err(e) if e.kind() == io::ErrorKind::InvalidData) {
+                        let _ = store.remove_blob(&blob.digest);
+                    }
+                }
+            }
+            if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::NotFound) {
+                let _ = store.remove_entry(&action.key);
+            }
+            Err(format!("cannot replay: {e}"))
+        }
+    }
+}
+
+fn entry_blobs(entry: &Entry) -> Vec<Blob> {
+    let mut blobs = vec![entry.stdout, entry.stderr];
+    blobs.extend(entry.outputs.iter().map(|o| o.blob));
+    blobs
+}
+
+/// Where a job's output goes while it runs.
+pub enum Live {
+    /// Straight to jl's own stdout and stderr (`jl run`).
+    Terminal,
+    /// Captured only, to be shown later in order (`jl map`).
+    Deferred,
+}
+
+/// Captured output of a job that ran, for deferred display.
+pub enum Captured {
+    Blob(Blob),
+    Spool(Option<tempfile::TempPath>),
+    Lost,
+}
+
+/// What happened to an action that was not a hit at first look.
+pub enum Outcome {
+    /// Another jl ran it meanwhile; this is its result.
+    Hit(Hit),
+    Ran(Ran),
+}
+
+pub struct Ran {
+    pub finished: Finished,
+    pub committed: bool,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+/// The miss path: lock the key, run the command teeing its output, commit
+/// the entry if the command succeeded and nothing interrupted it.
+pub fn perform(
+    settings: &Settings,
+    action: Option<&Action>,
+    job: Job<'_>,
+    live: Live,
+) -> Result<Outcome, SpawnError> {
+    let mut cacheable = action.zip(settings.store.as_ref());
+    let mut _lock = None;
+    if let Some((action, store)) = cacheable {
+        match store.prepare().and_then(|()| store.lock(&action.key)) {
+            Err(e) => {
+                store_warning(format_args!("store {} is unusable: {e}", store.root().display()));
+                cacheable = None;
+            }
+            Ok((lock, waited)) => {
+                _lock = Some(lock);
+                if waited && !settings.force {
+                    if let Ok(hit) = find(settings, store, action) {
+                        return Ok(Outcome::Hit(hit));
+                    }
+                }
+            }
+        }
+    }
+    let capture = || match (cacheable, &live) {
+        (Some((_, store)), _) => Some(store.blob_writer()),
+        (None, Live::Deferred) => Some(BlobWriter::new_in(std::env::temp_dir())),
+        (None, Live::Terminal) => None,
+    };
+    let (stdout, stderr) = match live {
+        Live::Terminal => (
+            Tee::to_fd(io::stdout().as_fd(), capture()),
+            Tee::to_fd(io::stderr().as_fd(), capture()),
+        ),
+        Live::Deferred => (
+            Tee {
+                capture: capture(),
+                ..Tee::default()
+            },
+            Tee {
+                capture: capture(),
+                ..Tee::default()
+            },
+        ),
+    };
+    let mut finished = exec::run(job, stdout, stderr)?;
+    let clean = exec::interrupted().is_none()
+        && !finished.timed_out
+        && !finished.stdout.live_broken
+        && !finished.stderr.live_broken;
+    let wanted = finished.status.success() || settings.cache_failures;
+    let out_capture = finished.stdout.capture.take();
+    let err_capture = finished.stderr.capture.take();
+    if let (Some((action, store)), true, true) = (cacheable, clean, wanted) {
+        match commit(store, action, &finished, out_capture, err_capture) {
+            Ok((out, err)) => {
+                return Ok(Outcome::Ran(Ran {
+                    finished,
+                    committed: true,
+                    stdout: Captured::Blob(out),
+                    stderr: Captured::Blob(err),
+                }));
+            }
+            Err(e) => {
+                store_warning(format_args!("cannot write to store {}: {e}", store.root().display()));
+                return Ok(Outcome::Ran(Ran {
+                    finished,
+                    committed: false,
+                    stdout: Captured::Lost,
+                    stderr: Captured::Lost,
+                }));
+            }
+        }
+    }
+    let spool = |w: Option<BlobWriter>| match w.map(BlobWriter::into_spool) {
+        Some(Ok(path)) => Captured::Spool(path),
+        _ => Captured::Lost,
+    };
+    Ok(Outcome::Ran(Ran {
+        committed: false,
+        stdout: spool(out_capture),
+        stderr: spool(err_capture),
+        finished,
+    }))
+}
+
+/// Publishes the captured blobs and output files, then the entry.
+fn commit(
+    store: &Store,
+    action: &Action,
+    finished: &Finished,
+    stdout: Option<BlobWriter>,
+    stderr: Option<BlobWriter>,
+) -> io::Result<(Blob, Blob)> {
+    let lost = || io::Error::other("output capture was not available");
+    let stdout = store.finish_blob(stdout.ok_or_else(lost)?)?;
+    let stderr = store.finish_blob(stderr.ok_or_else(lost)?)?;
+    let mut outputs = Vec::new();
+    for declared in &action.outputs {
+        collect_outputs(store, declared, &mut outputs)?;
+    }
+    let entry = Entry {
+        format: ENTRY_FORMAT,
+        key: action.key,
+        parts: action.parts.clone(),
+        cwd: std::env::current_dir()
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        created_ms: now_ms(),
+        duration_ms: finished.duration.as_millis() as u64,
+        exit_code: finished.code(),
+        stdout,
+        stderr,
+        outputs,
+        deps: Vec::new(),
+    };
+    store.commit(&entry)?;
+    Ok((stdout, stderr))
+}
+
+/// Stores a declared output: a file, or every file under a directory.
+/// A declared output the command did not create is simply not recorded.
+fn collect_outputs(store: &Store, declared: &Path, into: &mut Vec<OutputFile>) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::metadata(declared) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let files: Vec<std::path::PathBuf> = if meta.is_dir() {
+        walkdir::WalkDir::new(declared)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect()
+    } else {
+        vec![declared.to_path_buf()]
+    };
+    for path in files {
+        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        let blob = store.store_file(&path)?;
+        into.push(OutputFile {
+            path: RawPath::new(&path),
+            blob,
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Joblib-style log lines, printed with `-v`.
+pub mod log {
+    use std::time::Duration;
+
+    pub fn calling(line: &str) {
+        eprintln!("[jl] Calling {line}");
+    }
+
+    pub fn done(program: &str, took: Duration) {
+        let s = took.as_secs_f64();
+        eprintln!("[jl] {program} - {s:.1}s, {:.1}min", s / 60.0);
+    }
+
+    pub fn cached(line: &str, saved_ms: u64) {
+        eprintln!("[jl] Cached {line} (saved {:.1}s)", saved_ms as f64 / 1000.0);
+    }
+
+    pub fn miss(key: &str, why: &str) {
+        eprintln!("[jl] Miss {} ({why})", &key[..12.min(key.len())]);
+    }
+}
+
+/// The program's name as logs show it.
+pub fn program_name(argv: &[OsString]) -> String {
+    Path::new(&argv[0])
+        .file_name()
+        .unwrap_or(argv[0].as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// How stdin enters the key and reaches the command.
+struct StdinPlan {
+    digest: Option<Digest>,
+    stdio: Stdio,
+}
+
+/// A pipe, FIFO or socket is read to its end into a temp file (hashed as it
+/// goes) which the command then reads; a regular file is hashed from its
+/// current offset and handed over untouched; a terminal or /dev/null passes
+/// through unhashed.
+fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
+    use rustix::fs::FileType;
+    if no_stdin {
+        return Ok(StdinPlan {
+            digest: None,
+            stdio: Stdio::null(),
+        });
+    }
+    let stdin = io::stdin();
+    let fd = stdin.as_fd();
+    let stat = match rustix::fs::fstat(fd) {
+        Ok(stat) => stat,
+        // A closed stdin: nothing to hash, nothing to pass.
+        Err(_) => {
+            return Ok(StdinPlan {
+                digest: None,
+                stdio: Stdio::null(),
+            });
+        }
+    };
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => {
+            let offset = rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0))?;
+            let (digest, _) = crate::digest::hash_reader(File::from(fd.try_clone_to_owned()?))?;
+            rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(offset))?;
+            Ok(StdinPlan {
+                digest: Some(digest),
+                stdio: Stdio::inherit(),
+            })
+        }
+        FileType::Fifo | FileType::Socket => {
+            let dir = store
+                .map(Store::tmp_dir)
+                .filter(|d| d.is_dir())
+                .unwrap_or_else(std::env::temp_dir);
+            let mut spool = tempfile::tempfile_in(&dir).or_else(|_| tempfile::tempfile())?;
+            let mut hasher = blake3::Hasher::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut reader = stdin.lock();
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                hasher.update(&buf[..n]);
+                spool.write_all(&buf[..n])?;
+            }
+            use std::io::Seek;
+            spool.rewind()?;
+            Ok(StdinPlan {
+                digest: Some(Digest::from_hasher(&hasher)),
+                stdio: Stdio::from(spool),
+            })
+        }
+        _ => Ok(StdinPlan {
+            digest: None,
+            stdio: Stdio::inherit(),
+        }),
+    }
+}
+
+/// `jl run`: the whole front end. Returns the exit code.
+pub fn main(args: RunArgs, settings: Settings) -> i32 {
+    let argv = args.command;
+    let exe = match exec::resolve(&argv[0]) {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("jl: {}", e.message);
+            return e.code;
+        }
+    };
+    let stdin = match plan_stdin(args.no_stdin, settings.store.as_ref()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("jl: error: cannot read stdin: {e}");
+            return crate::error::USAGE;
+        }
+    };
+    let stat = settings.stat_cache();
+    let action = prepare(&settings, &argv, &exe, stdin.digest, &stat);
+    let line = settings.verbose.then(|| shell_line(&argv));
+    if let (Some(action), Some(store), false) = (&action, &settings.store, settings.force) {
+        match find(&settings, store, action) {
+            Ok(hit) => return replay(hit, line.as_deref()),
+            Err(why) => {
+                if settings.verbose {
+                    log::miss(&action.key.hex(), &why);
+                }
+            }
+        }
+    }
+    if let Some(line) = &line {
+        log::calling(line);
+    }
+    let job = Job {
+        exe: &exe,
+        argv: &argv,
+        stdin: stdin.stdio,
+        own_group: false,
+        timeout: None,
+    };
+    match perform(&settings, action.as_ref(), job, Live::Terminal) {
+        Err(e) => {
+            eprintln!("jl: {}", e.message);
+            e.code
+        }
+        Ok(Outcome::Hit(hit)) => replay(hit, line.as_deref()),
+        Ok(Outcome::Ran(ran)) => {
+            if settings.verbose {
+                log::done(&program_name(&argv), ran.finished.duration);
+            }
+            ran.finished.code()
+        }
+    }
+}
+
+/// Writes a hit's stdout and stderr and returns its exit code.
+fn replay(hit: Hit, line: Option<&str>) -> i32 {
+    if let Some(line) = line {
+        log::cached(line, hit.entry.duration_ms);
+    }
+    let write = |v: Verified, fd: std::os::fd::BorrowedFd<'_>| -> io::Result<()> {
+        let mut out = File::from(fd.try_clone_to_owned()?);
+        v.write_to(&mut out)
+    };
+    let result = write(hit.stdout, io::stdout().as_fd()).and_then(|()| write(hit.stderr, io::stderr().as_fd()));
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("jl: error: cannot write the cached output: {e}");
+            1
+        }
+        Ok(()) => hit.entry.exit_code,
+    }
+}

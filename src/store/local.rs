@@ -1,0 +1,416 @@
+//! The on-disk content-addressed store.
+//!
+//! ```text
+//! VERSION                 store format version
+//! objects/ab/<hex>        blobs by BLAKE3 digest, read-only, never rewritten
+//! actions/ab/<hex>.json   one entry per action key
+//! tmp/                    partial writes; anything old here is garbage
+//! locks/<hex>             per-key lock files (flock)
+//! stat/ab/<hex>           the stat cache (see `digest`)
+//! ```
+//!
+//! Every write goes to `tmp/` and is renamed into place, so a crash leaves
+//! the old state or the new one. Nothing read from the store is trusted:
+//! entries carry their own key, blobs are verified against their digest.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, StatCache};
+use crate::store::{Blob, ENTRY_FORMAT, Entry};
+
+/// Version of the directory layout, written to `VERSION`.
+pub const STORE_VERSION: &str = "1";
+/// Blobs up to this size are verified and replayed from memory.
+const IN_MEMORY_BLOB: u64 = 1024 * 1024;
+
+/// A store rooted at a directory. Creating one touches nothing on disk.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// The result of looking a key up.
+#[derive(Debug)]
+pub enum Lookup {
+    Hit(Box<Entry>),
+    Miss,
+    /// An entry is there but cannot be used; it will be replaced.
+    Corrupt(String),
+}
+
+/// The verified content of a blob, ready to be written out.
+pub enum Verified {
+    Bytes(Vec<u8>),
+    File(File),
+}
+
+impl Verified {
+    pub fn write_to(self, out: &mut impl Write) -> io::Result<()> {
+        match self {
+            Verified::Bytes(b) => out.write_all(&b),
+            Verified::File(mut f) => io::copy(&mut f, out).map(drop),
+        }
+    }
+}
+
+/// An exclusive per-key lock, released on drop.
+pub struct KeyLock {
+    _file: File,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn stat_cache(&self) -> StatCache {
+        StatCache::new(Some(self.root.join("stat")))
+    }
+
+    pub fn actions_dir(&self) -> PathBuf {
+        self.root.join("actions")
+    }
+
+    pub fn objects_dir(&self) -> PathBuf {
+        self.root.join("objects")
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn action_path(&self, key: &Digest) -> PathBuf {
+        let hex = key.hex();
+        self.root
+            .join("actions")
+            .join(&hex[..2])
+            .join(format!("{}.json", &hex[2..]))
+    }
+
+    pub fn object_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// Reads the entry for `key`. Never fails: trouble is a miss or corrupt.
+    pub fn lookup(&self, key: &Digest) -> Lookup {
+        let text = match fs::read(self.action_path(key)) {
+            Ok(text) => text,
+            Err(_) => return Lookup::Miss,
+        };
+        match serde_json::from_slice::<Entry>(&text) {
+            Ok(entry) if entry.format != ENTRY_FORMAT => {
+                Lookup::Corrupt(format!("entry format {} is not {ENTRY_FORMAT}", entry.format))
+            }
+            Ok(entry) if entry.key != *key => Lookup::Corrupt("entry names another key".into()),
+            Ok(entry) => Lookup::Hit(Box::new(entry)),
+            Err(e) => Lookup::Corrupt(format!("entry is not valid: {e}")),
+        }
+    }
+
+    /// Reads an entry by its file path (for listings).
+    pub fn read_entry(path: &Path) -> io::Result<Entry> {
+        let text = fs::read(path)?;
+        serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Creates the layout if needed and checks the format version.
+    pub fn prepare(&self) -> io::Result<()> {
+        let version_file = self.root.join("VERSION");
+        match fs::read_to_string(&version_file) {
+            Ok(v) if v.trim() == STORE_VERSION => return Ok(()),
+            Ok(v) => {
+                return Err(io::Error::other(format!(
+                    "store format {} is not {STORE_VERSION} (use another --store or `jl clear` it)",
+                    v.trim()
+                )));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true).mode(0o700);
+        for sub in ["objects", "actions", "tmp", "locks", "stat"] {
+            builder.create(self.root.join(sub))?;
+        }
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(format!("{STORE_VERSION}\n").as_bytes())?;
+        tmp.persist(&version_file).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix(".jl")
+            .tempfile_in(self.tmp_dir())
+    }
+
+    /// Takes the exclusive lock of `key`, waiting if another jl holds it.
+    /// Returns whether it had to wait.
+    pub fn lock(&self, key: &Digest) -> io::Result<(KeyLock, bool)> {
+        use rustix::fs::{FlockOperation, flock};
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(self.root.join("locks").join(key.hex()))?;
+        let waited = match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => false,
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                flock(&file, FlockOperation::LockExclusive)?;
+                true
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok((KeyLock { _file: file }, waited))
+    }
+
+    /// Starts a new blob; bytes written to it are hashed as they go.
+    pub fn blob_writer(&self) -> BlobWriter {
+        BlobWriter::new_in(self.tmp_dir())
+    }
+
+    /// Moves a finished temp file into `objects/` under its digest.
+    fn publish(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> io::Result<()> {
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o444))?;
+        let target = self.object_path(digest);
+        // Always rename, even over an existing blob: that refreshes its
+        // mtime, which `gc` reads as "recently referenced".
+        match tmp.persist(&target) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(target.parent().expect("objects have a parent"))?;
+                e.file.persist(&target).map(drop).map_err(|e| e.error)
+            }
+            Err(e) => Err(e.error),
+        }
+    }
+
+    /// Copies a file into the store (reflink where possible) and returns
+    /// its blob. The copy is hashed, so a file that changes meanwhile can
+    /// never be stored under a wrong digest.
+    pub fn store_file(&self, path: &Path) -> io::Result<Blob> {
+        let mut src = File::open(path)?;
+        let tmp = self.temp_file()?;
+        let (digest, size) = if rustix::fs::ioctl_ficlone(tmp.as_file(), &src).is_ok() {
+            crate::digest::hash_reader(File::open(tmp.path())?)?
+        } else {
+            drop(tmp);
+            let mut writer = self.blob_writer();
+            io::copy(&mut src, &mut writer)?;
+            return self.finish_blob(writer);
+        };
+        if size > 0 {
+            self.publish(tmp, &digest)?;
+        }
+        Ok(Blob { digest, size })
+    }
+
+    /// Finishes a blob: publishes it unless empty (empty blobs are implicit).
+    pub fn finish_blob(&self, mut writer: BlobWriter) -> io::Result<Blob> {
+        if let Some(e) = writer.error.take() {
+            return Err(e);
+        }
+        let digest = Digest::from_hasher(&writer.hasher);
+        if let Some(file) = writer.file.take() {
+            self.publish(file, &digest)?;
+        }
+        Ok(Blob {
+            digest,
+            size: writer.size,
+        })
+    }
+
+    /// Writes `entry` atomically, replacing any older one for its key.
+    pub fn commit(&self, entry: &Entry) -> io::Result<()> {
+        let mut tmp = self.temp_file()?;
+        serde_json::to_writer(&mut tmp, entry).map_err(io::Error::other)?;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))?;
+        let target = self.action_path(&entry.key);
+        match tmp.persist(&target) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(target.parent().expect("actions have a parent"))?;
+                e.file.persist(&target).map(drop).map_err(|e| e.error)
+            }
+            Err(e) => Err(e.error),
+        }
+    }
+
+    /// Marks an entry as just used (its file's mtime is "last used").
+    pub fn touch(&self, key: &Digest) {
+        let _ = File::open(self.action_path(key))
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    }
+
+    /// Opens a blob and checks it against its digest. A missing or
+    /// tampered blob is an error of kind `NotFound` or `InvalidData`.
+    pub fn read_blob(&self, blob: &Blob) -> io::Result<Verified> {
+        if blob.size == 0 && blob.digest == Blob::empty().digest {
+            return Ok(Verified::Bytes(Vec::new()));
+        }
+        let file = self.open_object(&blob.digest)?;
+        let actual = file.metadata()?.len();
+        if actual != blob.size {
+            return Err(corrupt(blob, "has the wrong size"));
+        }
+        if actual <= IN_MEMORY_BLOB {
+            let mut bytes = Vec::with_capacity(actual as usize);
+            (&file).take(actual + 1).read_to_end(&mut bytes)?;
+            if Digest::of(&bytes) != blob.digest {
+                return Err(corrupt(blob, "does not match its digest"));
+            }
+            return Ok(Verified::Bytes(bytes));
+        }
+        if self.stat_cache().digest_open(&file)?.digest != blob.digest {
+            return Err(corrupt(blob, "does not match its digest"));
+        }
+        Ok(Verified::File(file))
+    }
+
+    fn open_object(&self, digest: &Digest) -> io::Result<File> {
+        // A blob replaced by a symlink is never followed.
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(self.object_path(digest))
+            .map_err(|e| match e.raw_os_error() {
+                Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                    io::Error::new(io::ErrorKind::InvalidData, "blob is a symlink")
+                }
+                _ => e,
+            })
+    }
+
+    /// Restores a verified blob to `target` with `mode`: written to a temp
+    /// name beside it and renamed, so a reader never sees half a file. The
+    /// restored file gets the current time as mtime.
+    pub fn restore(&self, blob: &Blob, mode: u32, target: &Path) -> io::Result<()> {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir)?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".jl-restore")
+            .tempfile_in(&dir)?;
+        if blob.size > 0 {
+            let source = self.read_blob(blob)?;
+            let cloned = match &source {
+                Verified::File(f) => rustix::fs::ioctl_ficlone(tmp.as_file(), f).is_ok(),
+                Verified::Bytes(_) => false,
+            };
+            if !cloned {
+                source.write_to(&mut tmp.as_file())?;
+            }
+        }
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+        tmp.persist(target).map(drop).map_err(|e| e.error)
+    }
+
+    /// Removes an entry (a corrupt one, or on request).
+    pub fn remove_entry(&self, key: &Digest) -> io::Result<()> {
+        fs::remove_file(self.action_path(key))
+    }
+
+    /// Removes a blob (a corrupt one, or an unreferenced one).
+    pub fn remove_blob(&self, digest: &Digest) -> io::Result<()> {
+        fs::remove_file(self.object_path(digest))
+    }
+}
+
+fn corrupt(blob: &Blob, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("blob {} {what}", &blob.digest.hex()[..12]),
+    )
+}
+
+/// A blob being written: bytes go to a temp file (created at the first
+/// byte) and into a hasher. A write error is remembered, not returned, so a
+/// full disk stops the capture but never the stream it tees.
+pub struct BlobWriter {
+    dir: PathBuf,
+    file: Option<tempfile::NamedTempFile>,
+    hasher: blake3::Hasher,
+    size: u64,
+    error: Option<io::Error>,
+}
+
+impl BlobWriter {
+    /// A writer whose temp file goes into `dir`.
+    pub fn new_in(dir: PathBuf) -> BlobWriter {
+        BlobWriter {
+            dir,
+            file: None,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            error: None,
+        }
+    }
+
+    /// Whether capture failed (the blob will not be committed).
+    pub fn failed(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+
+    /// Keeps the bytes as a temp file without publishing them (output of
+    /// a job that is not cached but still has to be shown). `Ok(None)`
+    /// for no bytes.
+    pub fn into_spool(mut self) -> io::Result<Option<tempfile::TempPath>> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(self.file.take().map(|f| f.into_temp_path())),
+        }
+    }
+
+    fn write_inner(&mut self, buf: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(
+                tempfile::Builder::new()
+                    .prefix(".jl")
+                    .tempfile_in(&self.dir)?,
+            );
+        }
+        self.file.as_mut().expect("just created").write_all(buf)
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.error.is_none() && !buf.is_empty() {
+            match self.write_inner(buf) {
+                Ok(()) => {
+                    self.hasher.update(buf);
+                    self.size += buf.len() as u64;
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    self.file = None;
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

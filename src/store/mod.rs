@@ -1,0 +1,107 @@
+//! The store: what an entry holds, and where entries and blobs live.
+//!
+//! There is one backend today, the on-disk content-addressed store in
+//! [`local`]. Entries are small JSON files naming blobs by digest; blobs are
+//! immutable files named by their BLAKE3 digest. A remote backend will be
+//! one more file beside `local.rs`.
+
+pub mod local;
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::key::Parts;
+
+pub use local::{BlobWriter, Lookup, Store};
+
+/// Version of the entry format; entries of another format are misses.
+pub const ENTRY_FORMAT: u32 = 1;
+
+/// One cached result: everything needed to replay an action.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    pub format: u32,
+    pub key: Digest,
+    pub parts: Parts,
+    /// Where the command ran (informational: not part of the key).
+    pub cwd: String,
+    /// Unix time in milliseconds.
+    pub created_ms: u64,
+    pub duration_ms: u64,
+    pub exit_code: i32,
+    pub stdout: Blob,
+    pub stderr: Blob,
+    pub outputs: Vec<OutputFile>,
+    /// Reserved for discovered dependencies (a future tracing mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<serde_json::Value>,
+}
+
+/// A blob reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blob {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+impl Blob {
+    pub fn empty() -> Blob {
+        Blob {
+            digest: Digest::of(b""),
+            size: 0,
+        }
+    }
+}
+
+/// An output file captured after a miss and restored on a hit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub path: RawPath,
+    pub blob: Blob,
+    pub mode: u32,
+}
+
+/// A path kept exactly: a JSON string when it is UTF-8, else its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawPath {
+    Text(String),
+    Bytes { bytes: Vec<u8> },
+}
+
+impl RawPath {
+    pub fn new(path: &Path) -> RawPath {
+        match path.to_str() {
+            Some(s) => RawPath::Text(s.to_owned()),
+            None => RawPath::Bytes {
+                bytes: path.as_os_str().as_bytes().to_vec(),
+            },
+        }
+    }
+
+    pub fn to_path(&self) -> PathBuf {
+        match self {
+            RawPath::Text(s) => PathBuf::from(s),
+            RawPath::Bytes { bytes } => PathBuf::from(OsString::from_vec(bytes.clone())),
+        }
+    }
+
+    pub fn display(&self) -> String {
+        match self {
+            RawPath::Text(s) => s.clone(),
+            RawPath::Bytes { bytes } => OsStr::from_bytes(bytes).to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}

@@ -184,6 +184,7 @@ fn hash_file(file: &File, size: u64) -> io::Result<Digest> {
     } else {
         // SAFETY: the map is read-only and dropped before we return; a
         // concurrent writer is detected by the identity check around it.
+        #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(file)? };
         if size >= PARALLEL_FILE {
             hasher.update_rayon(&map);

@@ -1,0 +1,5 @@
+//! jl's integration tests: the real binary, real commands, a temp store each.
+
+mod util;
+
+mod run;

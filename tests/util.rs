@@ -1,0 +1,188 @@
+//! The test environment: a temp directory with its own store, and helpers
+//! to run the built `jl` binary in it.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub store: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = dir.path().join("store");
+        TestEnv { dir, store }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: impl AsRef<Path>, content: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    pub fn read(&self, rel: impl AsRef<Path>) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+
+    /// `jl` in the test directory with this env's store and no stdin.
+    pub fn jl(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jl"));
+        cmd.current_dir(self.root())
+            .env("JL_STORE", &self.store)
+            .env_remove("JL_LOG")
+            .env_remove("JL_MAX_SIZE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `jl ARGS...` and returns its output.
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        self.jl().args(args).output().expect("jl runs")
+    }
+
+    /// Runs `jl ARGS...` feeding `input` on stdin (a pipe).
+    pub fn run_with_stdin<S: AsRef<OsStr>>(&self, args: &[S], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .jl()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("jl starts");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    }
+
+    /// How many times the counter named `name` was bumped by [`counted`].
+    pub fn count(&self, name: &str) -> usize {
+        std::fs::read_to_string(self.path(name))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Files under the store's `actions/` (committed entries).
+    pub fn entries(&self) -> Vec<PathBuf> {
+        files_under(&self.store.join("actions"))
+    }
+
+    pub fn blobs(&self) -> Vec<PathBuf> {
+        files_under(&self.store.join("objects"))
+    }
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in read.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `jl run -- sh -c SCRIPT sh ARGS...` where the script first bumps the
+/// counter file `count` (in the test dir) and then does `body`.
+pub fn counted<'a>(body: &'a str, args: &[&'a str]) -> Vec<String> {
+    let mut v = vec![
+        "run".to_string(),
+        "--".to_string(),
+        "sh".to_string(),
+        "-c".to_string(),
+        format!("echo x >> count; {body}"),
+        "sh".to_string(),
+    ];
+    v.extend(args.iter().map(|s| s.to_string()));
+    v
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn is_root() -> bool {
+    rustix_uid() == 0
+}
+
+fn rustix_uid() -> u32 {
+    // `id -u` keeps the tests free of unsafe code and extra crates.
+    let out = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(1)
+}
+
+/// A small tmpfs mounted at a path for the life of the guard (root only:
+/// the way to get a read-only or full filesystem that root cannot bypass).
+pub struct Mount {
+    pub path: PathBuf,
+}
+
+impl Mount {
+    /// Mounts a tmpfs of `size` (e.g. "1m") with extra `options` ("ro").
+    pub fn tmpfs(path: &Path, size: &str, options: &str) -> Mount {
+        std::fs::create_dir_all(path).unwrap();
+        let mut opts = format!("size={size}");
+        if !options.is_empty() {
+            opts = format!("{opts},{options}");
+        }
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mount tmpfs at {}", path.display());
+        Mount {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Makes `dir` read-only for jl: a read-only tmpfs as root (root ignores
+/// permission bits), mode 0500 otherwise.
+pub fn read_only_dir(dir: &Path) -> Option<Mount> {
+    if is_root() {
+        Some(Mount::tmpfs(dir, "1m", "ro"))
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        None
+    }
+}

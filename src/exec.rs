@@ -266,7 +266,7 @@ pub fn signal_all(sig: rustix::process::Signal) {
 
 /// From the first spawn on, SIGINT, SIGTERM and SIGHUP are forwarded to
 /// every running child and remembered, instead of killing jl mid-write.
-fn forward_signals() {
+pub fn forward_signals() {
     static START: Once = Once::new();
     START.call_once(|| {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};

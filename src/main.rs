@@ -5,7 +5,10 @@ mod config;
 mod digest;
 mod error;
 mod exec;
+mod joblog;
 mod key;
+mod map;
+mod progress;
 mod run;
 mod store;
 
@@ -40,6 +43,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let settings = config::settings(&args.key, &args.cache, true);
             Ok(run::main(args, settings))
         }
+        Command::Map(args) => map::main(args),
         _ => anyhow::bail!("not implemented yet"),
     }
 }

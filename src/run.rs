@@ -149,6 +149,16 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
     }
 }
 
+/// Whether an action has a usable entry (without replaying it).
+pub fn is_fresh(settings: &Settings, store: &Store, action: &Action) -> bool {
+    match store.lookup(&action.key) {
+        Lookup::Hit(entry) => settings
+            .ttl
+            .is_none_or(|ttl| entry.created_ms.saturating_add(ttl.as_millis() as u64) >= now_ms()),
+        _ => false,
+    }
+}
+
 fn entry_blobs(entry: &Entry) -> Vec<Blob> {
     let mut blobs = vec![entry.stdout, entry.stderr];
     blobs.extend(entry.outputs.iter().map(|o| o.blob));

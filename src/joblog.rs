@@ -1,0 +1,86 @@
+//! The execution log: GNU parallel's joblog columns plus `Cached`.
+//!
+//! Used by `jl map --joblog FILE` and by `JL_LOG` / `--log FILE` for every
+//! `jl run` and map job. Each row is written with one `write` on a file
+//! opened for appending, so rows from concurrent jl processes never
+//! interleave.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+
+pub const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\tCached\n";
+
+/// One job's row.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub seq: u64,
+    pub start: SystemTime,
+    pub runtime: Duration,
+    pub received: u64,
+    pub exit: i32,
+    pub signal: i32,
+    pub command: String,
+    pub cached: bool,
+}
+
+impl Row {
+    pub fn format(&self) -> String {
+        let start = self
+            .start
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        // Tabs and newlines in a command would break the columns.
+        let command: String = self
+            .command
+            .chars()
+            .map(|c| if c == '\t' || c == '\n' { ' ' } else { c })
+            .collect();
+        format!(
+            "{}\t:\t{start:.3}\t{:.3}\t0\t{}\t{}\t{}\t{command}\t{}\n",
+            self.seq,
+            self.runtime.as_secs_f64(),
+            self.received,
+            self.exit,
+            self.signal,
+            self.cached as u8
+        )
+    }
+}
+
+/// An append-only log file; the header is written when the file is new.
+pub struct Writer {
+    file: File,
+}
+
+impl Writer {
+    /// Opens (creating) a log for appending.
+    pub fn create(path: &Path) -> anyhow::Result<Writer> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open the log {}", path.display()))?;
+        if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+            file.write_all(HEADER.as_bytes())?;
+        }
+        Ok(Writer { file })
+    }
+
+    pub fn append(&mut self, row: &Row) -> io::Result<()> {
+        self.file.write_all(row.format().as_bytes())
+    }
+}
+
+/// Appends one row to the log at `path`, reporting trouble as a warning:
+/// a log must never fail the command it records.
+pub fn append_to(path: &Path, row: &Row) {
+    let result = Writer::create(path).and_then(|mut w| Ok(w.append(row)?));
+    if let Err(e) = result {
+        crate::error::warn(format_args!("{e:#}"));
+    }
+}

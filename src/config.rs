@@ -21,7 +21,8 @@ pub fn store(args: &StoreArgs) -> Option<Store> {
 
 /// The store, for management commands that cannot work without one.
 pub fn required_store(args: &StoreArgs) -> anyhow::Result<Store> {
-    store(args).ok_or_else(|| anyhow::anyhow!("no store directory: set JL_STORE or pass --store DIR"))
+    store(args)
+        .ok_or_else(|| anyhow::anyhow!("no store directory: set JL_STORE or pass --store DIR"))
 }
 
 pub fn key_options(args: &KeyArgs) -> KeyOptions {

@@ -83,7 +83,6 @@ pub struct StatCache {
 #[derive(Clone, Copy, Debug)]
 pub struct FileDigest {
     pub digest: Digest,
-    pub size: u64,
     pub executable: bool,
 }
 
@@ -104,25 +103,25 @@ impl StatCache {
         let before = file.metadata()?;
         let size = before.len();
         let executable = before.permissions().mode() & 0o111 != 0;
-        let slot = (size >= SMALL_FILE)
-            .then(|| self.slot(&before))
-            .flatten();
+        let slot = (size >= SMALL_FILE).then(|| self.slot(&before)).flatten();
         if let Some(slot) = &slot {
             if let Some(digest) = read_slot(slot) {
-                return Ok(FileDigest { digest, size, executable });
+                return Ok(FileDigest { digest, executable });
             }
         }
         let digest = hash_file(file, size)?;
         let after = file.metadata()?;
         if identity(&before) != identity(&after) {
-            return Err(io::Error::other("the file changed while it was being hashed"));
+            return Err(io::Error::other(
+                "the file changed while it was being hashed",
+            ));
         }
         if let Some(slot) = slot {
             if !is_racy(&after) {
                 write_slot(&slot, digest);
             }
         }
-        Ok(FileDigest { digest, size, executable })
+        Ok(FileDigest { digest, executable })
     }
 
     fn slot(&self, meta: &std::fs::Metadata) -> Option<PathBuf> {
@@ -217,13 +216,17 @@ mod tests {
     fn small_and_large_files_hash_like_blake3() {
         let dir = tempfile::tempdir().unwrap();
         let cache = StatCache::new(Some(dir.path().join("stat")));
-        for size in [0usize, 10, SMALL_FILE as usize + 7, PARALLEL_FILE as usize + 3] {
+        for size in [
+            0usize,
+            10,
+            SMALL_FILE as usize + 7,
+            PARALLEL_FILE as usize + 3,
+        ] {
             let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
             let path = dir.path().join(format!("f{size}"));
             std::fs::write(&path, &data).unwrap();
             let got = cache.digest_file(&path).unwrap();
             assert_eq!(got.digest, Digest::of(&data));
-            assert_eq!(got.size, size as u64);
         }
     }
 }

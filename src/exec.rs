@@ -48,9 +48,14 @@ pub fn resolve(program: &OsStr) -> Result<PathBuf, SpawnError> {
             Err(_) => Err(not_found(&shown)),
         };
     }
-    let path_var = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path_var =
+        std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     for dir in std::env::split_paths(&path_var) {
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let candidate = dir.join(program);
         if let Ok(m) = std::fs::metadata(&candidate) {
             if m.is_file() && m.permissions().mode() & 0o111 != 0 {
@@ -236,7 +241,10 @@ fn register(pid: u32, group: bool) {
 }
 
 fn unregister(pid: u32) {
-    CHILDREN.lock().expect("registry").retain(|(p, _)| *p != pid);
+    CHILDREN
+        .lock()
+        .expect("registry")
+        .retain(|(p, _)| *p != pid);
 }
 
 fn signal_from(raw: i32) -> Option<rustix::process::Signal> {

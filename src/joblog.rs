@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
-pub const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\tCached\n";
+pub const HEADER: &str =
+    "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\tCached\n";
 
 /// One job's row.
 #[derive(Clone, Debug)]

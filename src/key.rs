@@ -79,9 +79,6 @@ pub struct Parts {
 pub struct Action {
     pub key: Digest,
     pub parts: Parts,
-    /// The command line as raw bytes, to run it.
-    pub argv: Vec<OsString>,
-    pub exe: PathBuf,
     /// The declared outputs as given, in declaration order.
     pub outputs: Vec<PathBuf>,
 }
@@ -95,7 +92,12 @@ pub struct KeyError {
 
 impl std::fmt::Display for KeyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot hash input '{}': {}", self.path.display(), self.error)
+        write!(
+            f,
+            "cannot hash input '{}': {}",
+            self.path.display(),
+            self.error
+        )
     }
 }
 
@@ -177,8 +179,6 @@ pub fn build(
     Ok(Action {
         key: Digest::of(&enc.0),
         parts,
-        argv: argv.to_vec(),
-        exe: exe.to_path_buf(),
         outputs: opts.outputs.clone(),
     })
 }
@@ -296,9 +296,15 @@ pub fn is_within(path: &Path, declared: &Path) -> bool {
 /// may not look at". Any argument is a candidate, so long texts count too.
 fn names_nothing(e: &io::Error) -> bool {
     use rustix::io::Errno;
-    [Errno::NOENT, Errno::NOTDIR, Errno::NAMETOOLONG, Errno::LOOP, Errno::INVAL]
-        .iter()
-        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
+    [
+        Errno::NOENT,
+        Errno::NOTDIR,
+        Errno::NAMETOOLONG,
+        Errno::LOOP,
+        Errno::INVAL,
+    ]
+    .iter()
+    .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
 
 /// A prefix-free byte encoding: every item is a little-endian u64 length

@@ -5,8 +5,10 @@ mod config;
 mod digest;
 mod error;
 mod exec;
+mod generate;
 mod joblog;
 mod key;
+mod manage;
 mod map;
 mod progress;
 mod run;
@@ -44,7 +46,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(run::main(args, settings))
         }
         Command::Map(args) => map::main(args),
-        _ => anyhow::bail!("not implemented yet"),
+        Command::Ls(args) => manage::ls(args),
+        Command::Show(args) => manage::show(args),
+        Command::Stats(args) => manage::stats(args),
+        Command::Explain(args) => manage::explain(args),
+        Command::Gc(args) => manage::gc(args),
+        Command::Rm(args) => manage::rm(args),
+        Command::Clear(args) => manage::clear(args),
+        Command::Verify(args) => manage::verify(args),
+        Command::Generate(args) => generate::main(args),
     }
 }
 

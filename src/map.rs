@@ -87,11 +87,14 @@ fn plan(args: MapArgs) -> anyhow::Result<Plan> {
 
 fn parse_jobs(text: &str, cpus: usize) -> anyhow::Result<usize> {
     let n = if let Some(pct) = text.strip_suffix('%') {
-        let pct: f64 = pct.parse().with_context(|| format!("-j {text}: not a percentage"))?;
+        let pct: f64 = pct
+            .parse()
+            .with_context(|| format!("-j {text}: not a percentage"))?;
         (cpus as f64 * pct / 100.0).round() as usize
     } else {
-        text.parse()
-            .with_context(|| format!("-j {text}: expected a number of jobs or a percentage like 50%"))?
+        text.parse().with_context(|| {
+            format!("-j {text}: expected a number of jobs or a percentage like 50%")
+        })?
     };
     if n == 0 {
         bail!("-j {text}: at least one job must run (try -j 1)");
@@ -113,7 +116,8 @@ fn parse_shard(text: &str) -> anyhow::Result<(u64, u64)> {
 fn read_items(arg_file: Option<PathBuf>, null: bool) -> anyhow::Result<mpsc::Receiver<Vec<u8>>> {
     let source: Box<dyn Read + Send> = match arg_file {
         Some(path) => Box::new(
-            File::open(&path).with_context(|| format!("cannot read the item list {}", path.display()))?,
+            File::open(&path)
+                .with_context(|| format!("cannot read the item list {}", path.display()))?,
         ),
         None => Box::new(io::stdin()),
     };
@@ -232,7 +236,12 @@ impl Prepared {
         let slot = (index as usize % plan.jobs) + 1;
         let argv = command_for(&plan.template, &item, seq, slot);
         let mut settings = plan.settings.clone();
-        for p in settings.key.inputs.iter_mut().chain(settings.key.outputs.iter_mut()) {
+        for p in settings
+            .key
+            .inputs
+            .iter_mut()
+            .chain(settings.key.outputs.iter_mut())
+        {
             *p = expand_path(p, &item, seq, slot);
         }
         Prepared {
@@ -280,7 +289,10 @@ fn dry_run(plan: &Plan, items: mpsc::Receiver<Vec<u8>>) -> anyhow::Result<i32> {
 }
 
 /// Items with their dispatch index and job number, after sharding.
-fn numbered(items: mpsc::Receiver<Vec<u8>>, shard: Option<(u64, u64)>) -> impl Iterator<Item = (u64, u64, Vec<u8>)> {
+fn numbered(
+    items: mpsc::Receiver<Vec<u8>>,
+    shard: Option<(u64, u64)>,
+) -> impl Iterator<Item = (u64, u64, Vec<u8>)> {
     items
         .into_iter()
         .enumerate()
@@ -297,7 +309,11 @@ struct Shared {
     halting: AtomicBool,
 }
 
-fn execute(plan: Plan, items: mpsc::Receiver<Vec<u8>>, joblog: Option<joblog::Writer>) -> anyhow::Result<i32> {
+fn execute(
+    plan: Plan,
+    items: mpsc::Receiver<Vec<u8>>,
+    joblog: Option<joblog::Writer>,
+) -> anyhow::Result<i32> {
     exec::forward_signals();
     let plan = Arc::new(plan);
     let window = (plan.jobs as u64 * 16).max(1024);
@@ -313,7 +329,8 @@ fn execute(plan: Plan, items: mpsc::Receiver<Vec<u8>>, joblog: Option<joblog::Wr
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || emit(&plan, &shared, done_rx, total_rx, joblog))
     };
-    let (work_tx, work_rx) = mpsc::sync_channel::<(Prepared, Option<(PathBuf, crate::key::Action)>)>(plan.jobs);
+    let (work_tx, work_rx) =
+        mpsc::sync_channel::<(Prepared, Option<(PathBuf, crate::key::Action)>)>(plan.jobs);
     let work_rx = Arc::new(Mutex::new(work_rx));
     let workers: Vec<_> = (0..plan.jobs)
         .map(|_| {
@@ -362,7 +379,9 @@ fn execute(plan: Plan, items: mpsc::Receiver<Vec<u8>>, joblog: Option<joblog::Wr
             }
         };
         let action = run::prepare(&job.settings, &job.argv, &exe, None, &stat);
-        if let (Some(action), Some(store), false) = (&action, &job.settings.store, job.settings.force) {
+        if let (Some(action), Some(store), false) =
+            (&action, &job.settings.store, job.settings.force)
+        {
             if let Ok(hit) = run::find(&job.settings, store, action) {
                 let _ = done_tx.send(Done {
                     index: job.index,
@@ -418,7 +437,12 @@ fn failed_to_start(job: &Prepared, code: i32, message: String) -> Done {
 }
 
 /// Runs one missed job on a worker, with retries.
-fn work(plan: &Plan, shared: &Shared, job: Prepared, ready: Option<(PathBuf, crate::key::Action)>) -> Done {
+fn work(
+    plan: &Plan,
+    shared: &Shared,
+    job: Prepared,
+    ready: Option<(PathBuf, crate::key::Action)>,
+) -> Done {
     let exe = match &ready {
         Some((exe, _)) => exe.clone(),
         None => match exec::resolve(&job.argv[0]) {
@@ -558,7 +582,8 @@ fn emit(
             if done.code != 0 {
                 counts.failed += 1;
             }
-            let bytes = progress.suspend(|| write_output(&done, store.as_ref(), &mut stdout_broken));
+            let bytes =
+                progress.suspend(|| write_output(&done, store.as_ref(), &mut stdout_broken));
             if done.code != 0 {
                 let why = match (&done.error, done.signal) {
                     (Some(e), _) => e.clone(),
@@ -644,7 +669,10 @@ fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) ->
             if is_stdout && e.kind() == io::ErrorKind::BrokenPipe {
                 *stdout_broken = true;
             } else if !*stdout_broken {
-                crate::error::warn(format_args!("cannot show the output of job {}: {e}", done.seq));
+                crate::error::warn(format_args!(
+                    "cannot show the output of job {}: {e}",
+                    done.seq
+                ));
             }
         }
     }
@@ -657,7 +685,10 @@ mod tests {
     use super::*;
 
     fn x(word: &str, item: &str) -> String {
-        String::from_utf8(expand(word.as_bytes(), item.as_bytes(), 7, 2).unwrap_or_else(|| b"-".to_vec())).unwrap()
+        String::from_utf8(
+            expand(word.as_bytes(), item.as_bytes(), 7, 2).unwrap_or_else(|| b"-".to_vec()),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -163,7 +163,9 @@ mod tests {
             total: Some(5000),
         };
         let text = line("[jl map -j8]", c, Duration::from_millis(3100));
-        assert!(text.starts_with("[jl map -j8] Done 120/5000 | cached 80 | failed 0 | elapsed 3.1s | eta "));
+        assert!(text.starts_with(
+            "[jl map -j8] Done 120/5000 | cached 80 | failed 0 | elapsed 3.1s | eta "
+        ));
         assert_eq!(clock(Duration::from_secs(121)), "2m01s");
     }
 }

@@ -19,7 +19,9 @@ use crate::digest::{Digest, StatCache};
 use crate::exec::{self, Finished, Job, SpawnError, Tee};
 use crate::key::{self, Action, KeyOptions};
 use crate::store::local::Verified;
-use crate::store::{Blob, BlobWriter, ENTRY_FORMAT, Entry, Lookup, OutputFile, RawPath, Store, now_ms};
+use crate::store::{
+    Blob, BlobWriter, ENTRY_FORMAT, Entry, Lookup, OutputFile, RawPath, Store, now_ms,
+};
 
 /// How one action (or every job of a map) uses the cache.
 #[derive(Clone, Debug)]
@@ -105,11 +107,12 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
             return Err("expired (older than --ttl)".into());
         }
     }
-    if let Some(bad) = entry
-        .outputs
-        .iter()
-        .find(|o| !action.outputs.iter().any(|d| key::is_within(&o.path.to_path(), d)))
-    {
+    if let Some(bad) = entry.outputs.iter().find(|o| {
+        !action
+            .outputs
+            .iter()
+            .any(|d| key::is_within(&o.path.to_path(), d))
+    }) {
         let _ = store.remove_entry(&action.key);
         return Err(format!(
             "entry names an output not declared here: {}",
@@ -127,6 +130,7 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
     match verified {
         Ok((stdout, stderr)) => {
             store.touch(&action.key);
+            store.record(&format!("h {} {}\n", action.key, entry.duration_ms));
             Ok(Hit {
                 entry,
                 stdout,
@@ -136,12 +140,16 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
         Err(e) => {
             if e.kind() == io::ErrorKind::InvalidData {
                 for blob in entry_blobs(&entry) {
-                    if matches!(store.read_blob(&blob), Err(e) if e.kind() == io::ErrorKind::InvalidData) {
+                    if matches!(store.read_blob(&blob), Err(e) if e.kind() == io::ErrorKind::InvalidData)
+                    {
                         let _ = store.remove_blob(&blob.digest);
                     }
                 }
             }
-            if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::NotFound) {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::NotFound
+            ) {
                 let _ = store.remove_entry(&action.key);
             }
             Err(format!("cannot replay: {e}"))
@@ -184,12 +192,11 @@ pub enum Captured {
 pub enum Outcome {
     /// Another jl ran it meanwhile; this is its result.
     Hit(Hit),
-    Ran(Ran),
+    Ran(Box<Ran>),
 }
 
 pub struct Ran {
     pub finished: Finished,
-    pub committed: bool,
     pub stdout: Captured,
     pub stderr: Captured,
 }
@@ -207,7 +214,10 @@ pub fn perform(
     if let Some((action, store)) = cacheable {
         match store.prepare().and_then(|()| store.lock(&action.key)) {
             Err(e) => {
-                store_warning(format_args!("store {} is unusable: {e}", store.root().display()));
+                store_warning(format_args!(
+                    "store {} is unusable: {e}",
+                    store.root().display()
+                ));
                 cacheable = None;
             }
             Ok((lock, waited)) => {
@@ -217,6 +227,7 @@ pub fn perform(
                         return Ok(Outcome::Hit(hit));
                     }
                 }
+                store.record(&format!("m {}\n", action.key));
             }
         }
     }
@@ -249,37 +260,40 @@ pub fn perform(
     let wanted = finished.status.success() || settings.cache_failures;
     let out_capture = finished.stdout.capture.take();
     let err_capture = finished.stderr.capture.take();
-    if let (Some((action, store)), true, true) = (cacheable, clean, wanted) {
-        match commit(store, action, &finished, out_capture, err_capture) {
-            Ok((out, err)) => {
-                return Ok(Outcome::Ran(Ran {
-                    finished,
-                    committed: true,
-                    stdout: Captured::Blob(out),
-                    stderr: Captured::Blob(err),
-                }));
-            }
-            Err(e) => {
-                store_warning(format_args!("cannot write to store {}: {e}", store.root().display()));
-                return Ok(Outcome::Ran(Ran {
-                    finished,
-                    committed: false,
-                    stdout: Captured::Lost,
-                    stderr: Captured::Lost,
-                }));
-            }
-        }
-    }
     let spool = |w: Option<BlobWriter>| match w.map(BlobWriter::into_spool) {
         Some(Ok(path)) => Captured::Spool(path),
         _ => Captured::Lost,
     };
-    Ok(Outcome::Ran(Ran {
-        committed: false,
-        stdout: spool(out_capture),
-        stderr: spool(err_capture),
+    let (stdout, stderr) = match (cacheable, clean && wanted) {
+        (Some((action, store)), true) => {
+            let mut published = (None, None);
+            let result = commit(
+                store,
+                action,
+                &finished,
+                out_capture,
+                err_capture,
+                &mut published,
+            );
+            if result.is_ok() {
+                crate::manage::auto_gc(store);
+            }
+            if let Err(e) = result {
+                store_warning(format_args!(
+                    "cannot write to store {}: {e}",
+                    store.root().display()
+                ));
+            }
+            let shown = |b: Option<Blob>| b.map_or(Captured::Lost, Captured::Blob);
+            (shown(published.0), shown(published.1))
+        }
+        _ => (spool(out_capture), spool(err_capture)),
+    };
+    Ok(Outcome::Ran(Box::new(Ran {
         finished,
-    }))
+        stdout,
+        stderr,
+    })))
 }
 
 /// Publishes the captured blobs and output files, then the entry.
@@ -289,10 +303,13 @@ fn commit(
     finished: &Finished,
     stdout: Option<BlobWriter>,
     stderr: Option<BlobWriter>,
-) -> io::Result<(Blob, Blob)> {
+    published: &mut (Option<Blob>, Option<Blob>),
+) -> io::Result<()> {
     let lost = || io::Error::other("output capture was not available");
     let stdout = store.finish_blob(stdout.ok_or_else(lost)?)?;
+    published.0 = Some(stdout);
     let stderr = store.finish_blob(stderr.ok_or_else(lost)?)?;
+    published.1 = Some(stderr);
     let mut outputs = Vec::new();
     for declared in &action.outputs {
         collect_outputs(store, declared, &mut outputs)?;
@@ -312,8 +329,7 @@ fn commit(
         outputs,
         deps: Vec::new(),
     };
-    store.commit(&entry)?;
-    Ok((stdout, stderr))
+    store.commit(&entry)
 }
 
 /// Stores a declared output: a file, or every file under a directory.
@@ -362,7 +378,10 @@ pub mod log {
     }
 
     pub fn cached(line: &str, saved_ms: u64) {
-        eprintln!("[jl] Cached {line} (saved {:.1}s)", saved_ms as f64 / 1000.0);
+        eprintln!(
+            "[jl] Cached {line} (saved {:.1}s)",
+            saved_ms as f64 / 1000.0
+        );
     }
 
     pub fn miss(key: &str, why: &str) {
@@ -452,6 +471,11 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
     }
 }
 
+/// The stdin digest `jl run` would use here (for `jl explain`).
+pub fn stdin_digest_for_explain() -> anyhow::Result<Option<Digest>> {
+    Ok(plan_stdin(false, None)?.digest)
+}
+
 /// `jl run`: the whole front end. Returns the exit code.
 pub fn main(args: RunArgs, settings: Settings) -> i32 {
     let argv = args.command;
@@ -516,7 +540,8 @@ fn replay(hit: Hit, line: Option<&str>) -> i32 {
         let mut out = File::from(fd.try_clone_to_owned()?);
         v.write_to(&mut out)
     };
-    let result = write(hit.stdout, io::stdout().as_fd()).and_then(|()| write(hit.stderr, io::stderr().as_fd()));
+    let result = write(hit.stdout, io::stdout().as_fd())
+        .and_then(|()| write(hit.stderr, io::stderr().as_fd()));
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(e) => {

@@ -2,5 +2,7 @@
 
 mod util;
 
+mod generated;
 mod map;
 mod run;
+mod store;

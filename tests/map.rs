@@ -20,7 +20,19 @@ fn placeholders_expand_like_gnu_parallel() {
     let items = "dir/a.b.jpg\nno ext\n/top.txt\nsp ace/f.tar.gz\n";
     let out = map(
         &env,
-        &["-j2", "-q", "--", "printf", "%s|%s|%s|%s|%s|%s\\n", "{}", "{.}", "{/}", "{//}", "{/.}", "{#}"],
+        &[
+            "-j2",
+            "-q",
+            "--",
+            "printf",
+            "%s|%s|%s|%s|%s|%s\\n",
+            "{}",
+            "{.}",
+            "{/}",
+            "{//}",
+            "{/.}",
+            "{#}",
+        ],
         items,
     );
     assert_eq!(
@@ -54,7 +66,16 @@ fn unordered_prints_as_jobs_finish() {
     let env = TestEnv::new();
     let out = map(
         &env,
-        &["-j2", "-q", "--unordered", "--", "sh", "-c", "sleep $1; echo $1", "sh"],
+        &[
+            "-j2",
+            "-q",
+            "--unordered",
+            "--",
+            "sh",
+            "-c",
+            "sleep $1; echo $1",
+            "sh",
+        ],
         "1\n0\n",
     );
     assert_eq!(stdout(&out), "0\n1\n");
@@ -63,7 +84,11 @@ fn unordered_prints_as_jobs_finish() {
 #[test]
 fn the_exit_status_counts_failed_jobs_and_each_is_reported() {
     let env = TestEnv::new();
-    let out = map(&env, &["-q", "--", "sh", "-c", "exit $(( $1 % 2 ))", "sh"], "1\n2\n3\n4\n5\n");
+    let out = map(
+        &env,
+        &["-q", "--", "sh", "-c", "exit $(( $1 % 2 ))", "sh"],
+        "1\n2\n3\n4\n5\n",
+    );
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(err.contains("jl: job 3 failed (exit code 1): 3"), "{err}");
@@ -82,7 +107,11 @@ fn the_exit_status_is_capped_at_101() {
 fn halt_now_kills_running_jobs() {
     let env = TestEnv::new();
     let script = "if [ $1 = fail ]; then sleep 0.3; exit 1; fi; sleep 5; echo finished >> marker";
-    let out = map(&env, &["-j2", "-q", "--halt", "now", "--", "sh", "-c", script, "sh"], "slow\nfail\nslow2\n");
+    let out = map(
+        &env,
+        &["-j2", "-q", "--halt", "now", "--", "sh", "-c", script, "sh"],
+        "slow\nfail\nslow2\n",
+    );
     assert_ne!(out.status.code(), Some(0));
     assert!(!env.path("marker").exists(), "the running job was killed");
     assert!(stderr(&out).contains("failed"), "{}", stderr(&out));
@@ -92,7 +121,13 @@ fn halt_now_kills_running_jobs() {
 fn halt_soon_lets_running_jobs_finish_and_starts_nothing_new() {
     let env = TestEnv::new();
     let script = "if [ $1 = fail ]; then exit 1; fi; sleep 0.5; echo $1 >> marker";
-    map(&env, &["-j2", "-q", "--halt", "soon", "--", "sh", "-c", script, "sh"], "a\nfail\nb\nc\nd\n");
+    map(
+        &env,
+        &[
+            "-j2", "-q", "--halt", "soon", "--", "sh", "-c", script, "sh",
+        ],
+        "a\nfail\nb\nc\nd\n",
+    );
     let marker = env.read("marker");
     assert!(marker.contains("a\n"), "the running job finished: {marker}");
     assert!(!marker.contains('d'), "nothing new started: {marker}");
@@ -102,7 +137,15 @@ fn halt_soon_lets_running_jobs_finish_and_starts_nothing_new() {
 fn a_second_identical_map_runs_nothing_and_prints_the_same_bytes() {
     let env = TestEnv::new();
     let items: String = (1..=20).map(|i| format!("{i}\n")).collect();
-    let args = ["-j3", "-q", "--", "sh", "-c", "echo x >> count; echo out $1; echo err $1 >&2", "sh"];
+    let args = [
+        "-j3",
+        "-q",
+        "--",
+        "sh",
+        "-c",
+        "echo x >> count; echo out $1; echo err $1 >&2",
+        "sh",
+    ];
     let first = map(&env, &args, &items);
     let second = map(&env, &args, &items);
     assert_eq!(env.count("count"), 20);
@@ -115,7 +158,16 @@ fn a_second_identical_map_runs_nothing_and_prints_the_same_bytes() {
 fn an_interrupted_map_resumes_where_it_stopped() {
     let env = TestEnv::new();
     let items: String = (1..=6).map(|i| format!("{i}\n")).collect();
-    let args = ["map", "-j2", "-q", "--", "sh", "-c", "sleep 0.4; echo $1 >> count; echo $1", "sh"];
+    let args = [
+        "map",
+        "-j2",
+        "-q",
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.4; echo $1 >> count; echo $1",
+        "sh",
+    ];
     let mut child = env
         .jl()
         .args(args)
@@ -123,7 +175,12 @@ fn an_interrupted_map_resumes_where_it_stopped() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(items.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(items.as_bytes())
+        .unwrap();
     std::thread::sleep(Duration::from_millis(600));
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -133,7 +190,10 @@ fn an_interrupted_map_resumes_where_it_stopped() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let ran_first = env.count("count");
-    assert!((1..6).contains(&ran_first), "some but not all jobs ran: {ran_first}");
+    assert!(
+        (1..6).contains(&ran_first),
+        "some but not all jobs ran: {ran_first}"
+    );
     let again = env.run_with_stdin(&args, items.as_bytes());
     assert!(again.status.success());
     assert_eq!(stdout(&again), items);
@@ -144,7 +204,10 @@ fn an_interrupted_map_resumes_where_it_stopped() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 6);
-    assert!(env.count("count") < 6 + ran_first, "finished jobs were not re-run");
+    assert!(
+        env.count("count") < 6 + ran_first,
+        "finished jobs were not re-run"
+    );
 }
 
 #[test]
@@ -152,8 +215,34 @@ fn the_joblog_has_one_row_per_job() {
     let env = TestEnv::new();
     let log = env.path("jobs.tsv");
     let log_s = log.to_str().unwrap();
-    map(&env, &["-q", "--joblog", log_s, "--", "sh", "-c", "echo hi; exit $1", "sh"], "0\n3\n0\n");
-    map(&env, &["-q", "--joblog", log_s, "--", "sh", "-c", "echo hi; exit $1", "sh"], "0\n");
+    map(
+        &env,
+        &[
+            "-q",
+            "--joblog",
+            log_s,
+            "--",
+            "sh",
+            "-c",
+            "echo hi; exit $1",
+            "sh",
+        ],
+        "0\n3\n0\n",
+    );
+    map(
+        &env,
+        &[
+            "-q",
+            "--joblog",
+            log_s,
+            "--",
+            "sh",
+            "-c",
+            "echo hi; exit $1",
+            "sh",
+        ],
+        "0\n",
+    );
     let text = env.read("jobs.tsv");
     let mut lines = text.lines();
     assert_eq!(
@@ -201,7 +290,16 @@ fn outputs_with_placeholders_are_restored_per_job() {
     let env = TestEnv::new();
     env.write("a.in", "A");
     env.write("b.in", "B");
-    let args = ["-q", "-o", "{.}.out", "--", "sh", "-c", "echo x >> count; tr A-Z a-z < $1 > ${1%.in}.out", "sh"];
+    let args = [
+        "-q",
+        "-o",
+        "{.}.out",
+        "--",
+        "sh",
+        "-c",
+        "echo x >> count; tr A-Z a-z < $1 > ${1%.in}.out",
+        "sh",
+    ];
     map(&env, &args, "a.in\nb.in\n");
     std::fs::remove_file(env.path("a.out")).unwrap();
     std::fs::remove_file(env.path("b.out")).unwrap();
@@ -214,11 +312,21 @@ fn outputs_with_placeholders_are_restored_per_job() {
 #[test]
 fn progress_lines_appear_when_stderr_is_not_a_terminal() {
     let env = TestEnv::new();
-    let out = map(&env, &["-j2", "--", "sh", "-c", "sleep 0.6", "sh"], "1\n2\n3\n4\n");
+    let out = map(
+        &env,
+        &["-j2", "--", "sh", "-c", "sleep 0.6", "sh"],
+        "1\n2\n3\n4\n",
+    );
     let err = stderr(&out);
     assert!(err.contains("[jl map -j2] Done "), "{err}");
-    assert!(err.contains("Done 4/4 | cached 0 | failed 0 | elapsed "), "{err}");
-    assert!(err.lines().count() >= 2, "an interim line and the summary: {err}");
+    assert!(
+        err.contains("Done 4/4 | cached 0 | failed 0 | elapsed "),
+        "{err}"
+    );
+    assert!(
+        err.lines().count() >= 2,
+        "an interim line and the summary: {err}"
+    );
     let quiet = map(&env, &["-q", "--", "true"], "1\n");
     assert_eq!(stderr(&quiet), "");
 }
@@ -256,7 +364,11 @@ fn the_progress_bar_renders_on_a_terminal() {
 fn dry_run_prints_commands_and_what_is_cached() {
     let env = TestEnv::new();
     map(&env, &["-q", "--", "echo"], "a\n");
-    let out = map(&env, &["--dry-run", "--", "sh", "-c", "echo x >> count", "sh"], "a\n");
+    let out = map(
+        &env,
+        &["--dry-run", "--", "sh", "-c", "echo x >> count", "sh"],
+        "a\n",
+    );
     assert_eq!(env.count("count"), 0);
     assert_eq!(stdout(&out), "sh -c 'echo x >> count' sh a\n");
     let out = map(&env, &["--dry-run", "--", "echo"], "a\nb\n");
@@ -267,7 +379,11 @@ fn dry_run_prints_commands_and_what_is_cached() {
 fn retries_rerun_failing_jobs() {
     let env = TestEnv::new();
     let script = "echo x >> count; [ $(wc -l < count) -ge 3 ]";
-    let out = map(&env, &["-q", "--retries", "2", "--", "sh", "-c", script, "sh"], "a\n");
+    let out = map(
+        &env,
+        &["-q", "--retries", "2", "--", "sh", "-c", script, "sh"],
+        "a\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(env.count("count"), 3);
 }
@@ -275,7 +391,20 @@ fn retries_rerun_failing_jobs() {
 #[test]
 fn timeout_kills_slow_jobs() {
     let env = TestEnv::new();
-    let out = map(&env, &["-q", "--timeout", "300ms", "--", "sh", "-c", "sleep 5; echo late", "sh"], "a\n");
+    let out = map(
+        &env,
+        &[
+            "-q",
+            "--timeout",
+            "300ms",
+            "--",
+            "sh",
+            "-c",
+            "sleep 5; echo late",
+            "sh",
+        ],
+        "a\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
     assert_eq!(stdout(&out), "");
@@ -285,8 +414,16 @@ fn timeout_kills_slow_jobs() {
 fn shards_split_a_map_between_machines() {
     let env = TestEnv::new();
     let items = "a\nb\nc\nd\ne\n";
-    let s0 = map(&env, &["-q", "--shard", "0/2", "--", "echo", "{#}", "{}"], items);
-    let s1 = map(&env, &["-q", "--shard", "1/2", "--", "echo", "{#}", "{}"], items);
+    let s0 = map(
+        &env,
+        &["-q", "--shard", "0/2", "--", "echo", "{#}", "{}"],
+        items,
+    );
+    let s1 = map(
+        &env,
+        &["-q", "--shard", "1/2", "--", "echo", "{#}", "{}"],
+        items,
+    );
     assert_eq!(stdout(&s0), "1 a\n3 c\n5 e\n");
     assert_eq!(stdout(&s1), "2 b\n4 d\n");
     let all = map(&env, &["--", "echo", "{#}", "{}"], items);

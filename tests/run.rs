@@ -53,7 +53,8 @@ fn changing_an_input_is_a_miss_and_touching_it_is_a_hit() {
     assert_eq!(stdout(&env.run(&args)), "one\n");
     // Same content, new mtime: still a hit.
     let f = std::fs::File::options().write(true).open(&input).unwrap();
-    f.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
     assert_eq!(stdout(&env.run(&args)), "one\n");
     assert_eq!(env.count("count"), 1);
     env.write("in.txt", "two\n");
@@ -103,7 +104,11 @@ fn directory_inputs_are_walked() {
     assert_eq!(env.count("count"), 3);
     // Making a file executable changes the tree too.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(env.path("data/a.txt"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        env.path("data/a.txt"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     env.run(&args);
     assert_eq!(env.count("count"), 4);
 }
@@ -127,14 +132,20 @@ fn outputs_are_restored_with_a_fresh_mtime() {
     let mut args = counted("printf result > out.txt; chmod 640 out.txt", &[]);
     args.splice(1..1, ["-o".to_string(), "out.txt".to_string()]);
     env.run(&args);
-    let first_mtime = std::fs::metadata(env.path("out.txt")).unwrap().modified().unwrap();
+    let first_mtime = std::fs::metadata(env.path("out.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
     std::fs::remove_file(env.path("out.txt")).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert!(env.run(&args).status.success());
     assert_eq!(env.count("count"), 1);
     assert_eq!(env.read("out.txt"), "result");
     let meta = std::fs::metadata(env.path("out.txt")).unwrap();
-    assert!(meta.modified().unwrap() > first_mtime, "restored file is newer");
+    assert!(
+        meta.modified().unwrap() > first_mtime,
+        "restored file is newer"
+    );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o640);
 }
@@ -142,7 +153,10 @@ fn outputs_are_restored_with_a_fresh_mtime() {
 #[test]
 fn output_directories_are_restored_whole() {
     let env = TestEnv::new();
-    let mut args = counted("mkdir -p out/deep && echo 1 > out/a && echo 2 > out/deep/b", &[]);
+    let mut args = counted(
+        "mkdir -p out/deep && echo 1 > out/a && echo 2 > out/deep/b",
+        &[],
+    );
     args.splice(1..1, ["-o".to_string(), "out".to_string()]);
     env.run(&args);
     std::fs::remove_dir_all(env.path("out")).unwrap();
@@ -251,12 +265,19 @@ fn exit_statuses_mirror_the_command() {
     let env = TestEnv::new();
     let missing = env.run(&["run", "--", "no-such-command-jl"]);
     assert_eq!(missing.status.code(), Some(127));
-    assert!(stderr(&missing).contains("command not found"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("command not found"),
+        "{}",
+        stderr(&missing)
+    );
     assert!(!env.store.join("actions").exists(), "store untouched");
     let dir = env.run(&["run", "--", "/"]);
     assert_eq!(dir.status.code(), Some(126));
     env.write("noexec.sh", "#!/bin/sh\necho hi\n");
-    assert_eq!(env.run(&["run", "--", "./noexec.sh"]).status.code(), Some(126));
+    assert_eq!(
+        env.run(&["run", "--", "./noexec.sh"]).status.code(),
+        Some(126)
+    );
     let killed = env.run(&["run", "--", "sh", "-c", "kill -TERM $$"]);
     assert_eq!(killed.status.code(), Some(128 + 15));
     let usage = env.run(&["run", "sh"]);
@@ -283,7 +304,11 @@ fn non_utf8_arguments_and_file_names_work() {
     let out = OsStr::from_bytes(b"r\xe9sult");
     let mut o_args: Vec<&OsStr> = ["run", "-o"].iter().map(OsStr::new).collect();
     o_args.push(out);
-    o_args.extend(["--", "sh", "-c", "echo made > \"$1\"", "sh"].iter().map(OsStr::new));
+    o_args.extend(
+        ["--", "sh", "-c", "echo made > \"$1\"", "sh"]
+            .iter()
+            .map(OsStr::new),
+    );
     o_args.push(out);
     env.run(&o_args);
     std::fs::remove_file(env.path(out)).unwrap();
@@ -361,7 +386,10 @@ fn identical_runs_started_together_execute_once() {
 fn a_200_mib_stdout_passes_through_intact() {
     let env = TestEnv::new();
     let script = "yes 0123456789abcdef | head -c 209715200";
-    let through = format!("{} run -- sh -c '{script}' | cksum", env!("CARGO_BIN_EXE_jl"));
+    let through = format!(
+        "{} run -- sh -c '{script}' | cksum",
+        env!("CARGO_BIN_EXE_jl")
+    );
     let plain = std::process::Command::new("sh")
         .args(["-c", &format!("{script} | cksum")])
         .output()

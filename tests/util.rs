@@ -139,7 +139,10 @@ pub fn is_root() -> bool {
 fn rustix_uid() -> u32 {
     // `id -u` keeps the tests free of unsafe code and extra crates.
     let out = Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(1)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(1)
 }
 
 /// A small tmpfs mounted at a path for the life of the guard (root only:

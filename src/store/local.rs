@@ -106,9 +106,10 @@ impl Store {
             Err(_) => return Lookup::Miss,
         };
         match serde_json::from_slice::<Entry>(&text) {
-            Ok(entry) if entry.format != ENTRY_FORMAT => {
-                Lookup::Corrupt(format!("entry format {} is not {ENTRY_FORMAT}", entry.format))
-            }
+            Ok(entry) if entry.format != ENTRY_FORMAT => Lookup::Corrupt(format!(
+                "entry format {} is not {ENTRY_FORMAT}",
+                entry.format
+            )),
             Ok(entry) if entry.key != *key => Lookup::Corrupt("entry names another key".into()),
             Ok(entry) => Lookup::Hit(Box::new(entry)),
             Err(e) => Lookup::Corrupt(format!("entry is not valid: {e}")),
@@ -325,6 +326,31 @@ impl Store {
         tmp.persist(target).map(drop).map_err(|e| e.error)
     }
 
+    /// Appends one line to the hit/miss journal (`stats.log`). A single
+    /// small write to a file opened for appending: concurrent jl processes
+    /// never lose or tear each other's lines, and nothing is locked.
+    pub fn record(&self, line: &str) {
+        let _ = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(self.root.join("stats.log"))
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+
+    /// Every entry file, in no particular order.
+    pub fn entry_files(&self) -> Vec<PathBuf> {
+        list_fanned_out(&self.actions_dir())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
+    }
+
+    /// Every blob file, in no particular order.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        list_fanned_out(&self.objects_dir())
+    }
+
     /// Removes an entry (a corrupt one, or on request).
     pub fn remove_entry(&self, key: &Digest) -> io::Result<()> {
         fs::remove_file(self.action_path(key))
@@ -334,6 +360,27 @@ impl Store {
     pub fn remove_blob(&self, digest: &Digest) -> io::Result<()> {
         fs::remove_file(self.object_path(digest))
     }
+}
+
+/// Files one level below the fan-out directories of `dir` (`dir/ab/*`).
+fn list_fanned_out(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(fans) = fs::read_dir(dir) else {
+        return out;
+    };
+    for fan in fans.flatten() {
+        if let Ok(files) = fs::read_dir(fan.path()) {
+            out.extend(files.flatten().map(|f| f.path()));
+        }
+    }
+    out
+}
+
+/// The digest a blob or entry file is named after (`ab/<rest>[.json]`).
+pub fn digest_of_path(path: &Path) -> Option<Digest> {
+    let fan = path.parent()?.file_name()?.to_str()?;
+    let rest = path.file_stem()?.to_str()?;
+    Digest::parse(&format!("{fan}{rest}"))
 }
 
 fn corrupt(blob: &Blob, what: &str) -> io::Error {
@@ -364,11 +411,6 @@ impl BlobWriter {
             size: 0,
             error: None,
         }
-    }
-
-    /// Whether capture failed (the blob will not be committed).
-    pub fn failed(&self) -> Option<&io::Error> {
-        self.error.as_ref()
     }
 
     /// Keeps the bytes as a temp file without publishing them (output of

@@ -1,0 +1,197 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[jl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'jl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'jl'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand run 'Run a command through the cache: replay it if it ran before'
+            cand map 'Run a command over many items in parallel, every job cached'
+            cand ls 'List cached entries'
+            cand show 'Show one entry in full'
+            cand stats 'Show what the store holds and what it saved'
+            cand explain 'Print an action''s key and every component that went into it'
+            cand gc 'Evict entries (least recently used first) and unreferenced blobs'
+            cand rm 'Remove entries'
+            cand clear 'Remove everything in the store'
+            cand verify 'Re-hash every blob and parse every entry'
+            cand generate 'Write completions and man pages (for packaging and CI)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jl;run'= {
+            cand -i 'An input file or directory (hashed by content; repeatable)'
+            cand --input 'An input file or directory (hashed by content; repeatable)'
+            cand -o 'An output file or directory: stored after a miss, restored on a hit'
+            cand --output 'An output file or directory: stored after a miss, restored on a hit'
+            cand --env 'Include this environment variable''s value in the key (repeatable)'
+            cand --salt 'Extra text to mix into the key (e.g. a version of your own)'
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --ttl 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)'
+            cand --no-auto-inputs 'Do not treat arguments that name existing files as inputs'
+            cand --cwd 'Include the working directory in the key'
+            cand --cache-failures 'Cache non-zero exits too (by default only exit 0 is cached)'
+            cand --force 'Run even on a hit, and replace the entry'
+            cand -v 'Say on stderr what ran, what was cached and why'
+            cand --verbose 'Say on stderr what ran, what was cached and why'
+            cand -n 'Give the command /dev/null as stdin (stdin is not read or hashed)'
+            cand --no-stdin 'Give the command /dev/null as stdin (stdin is not read or hashed)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;map'= {
+            cand -i 'An input file or directory (hashed by content; repeatable)'
+            cand --input 'An input file or directory (hashed by content; repeatable)'
+            cand -o 'An output file or directory: stored after a miss, restored on a hit'
+            cand --output 'An output file or directory: stored after a miss, restored on a hit'
+            cand --env 'Include this environment variable''s value in the key (repeatable)'
+            cand --salt 'Extra text to mix into the key (e.g. a version of your own)'
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --ttl 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)'
+            cand -j 'Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]'
+            cand --jobs 'Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]'
+            cand -a 'Read items from FILE instead of stdin'
+            cand --arg-file 'Read items from FILE instead of stdin'
+            cand --joblog 'Write a GNU parallel style joblog (plus a Cached column) to FILE'
+            cand --halt 'Stop at the first failure'
+            cand --retries 'Retry a failing job up to N more times'
+            cand --timeout 'Kill a job that runs longer than this (e.g. 30s, 5m)'
+            cand --shard 'Take only items whose 0-based position mod N is I (I/N)'
+            cand --no-auto-inputs 'Do not treat arguments that name existing files as inputs'
+            cand --cwd 'Include the working directory in the key'
+            cand --cache-failures 'Cache non-zero exits too (by default only exit 0 is cached)'
+            cand --force 'Run even on a hit, and replace the entry'
+            cand -v 'Say on stderr what ran, what was cached and why'
+            cand --verbose 'Say on stderr what ran, what was cached and why'
+            cand -0 'Items are separated by NUL, not newline'
+            cand --null 'Items are separated by NUL, not newline'
+            cand --unordered 'Print output as jobs finish, not in input order'
+            cand --no-cache 'Run without the store (nothing is read or written)'
+            cand -q 'Silence progress'
+            cand --quiet 'Silence progress'
+            cand --dry-run 'Print each command and whether it is cached; run nothing'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jl;ls'= {
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --sort 'Sort order'
+            cand --json 'One JSON object per line'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'jl;show'= {
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;stats'= {
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;explain'= {
+            cand -i 'An input file or directory (hashed by content; repeatable)'
+            cand --input 'An input file or directory (hashed by content; repeatable)'
+            cand -o 'An output file or directory: stored after a miss, restored on a hit'
+            cand --output 'An output file or directory: stored after a miss, restored on a hit'
+            cand --env 'Include this environment variable''s value in the key (repeatable)'
+            cand --salt 'Extra text to mix into the key (e.g. a version of your own)'
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --no-auto-inputs 'Do not treat arguments that name existing files as inputs'
+            cand --cwd 'Include the working directory in the key'
+            cand -n 'Leave stdin out (as `jl run -n` would)'
+            cand --no-stdin 'Leave stdin out (as `jl run -n` would)'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;gc'= {
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --max-size 'Evict least recently used entries until the store is this small (e.g. 5GiB)'
+            cand --max-age 'Evict entries not used for this long (e.g. 30d)'
+            cand --dry-run 'Say what would be removed; remove nothing'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;rm'= {
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;clear'= {
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;verify'= {
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand --repair 'Remove corrupt entries and blobs so they become misses'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;generate'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jl;help'= {
+            cand run 'Run a command through the cache: replay it if it ran before'
+            cand map 'Run a command over many items in parallel, every job cached'
+            cand ls 'List cached entries'
+            cand show 'Show one entry in full'
+            cand stats 'Show what the store holds and what it saved'
+            cand explain 'Print an action''s key and every component that went into it'
+            cand gc 'Evict entries (least recently used first) and unreferenced blobs'
+            cand rm 'Remove entries'
+            cand clear 'Remove everything in the store'
+            cand verify 'Re-hash every blob and parse every entry'
+            cand generate 'Write completions and man pages (for packaging and CI)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jl;help;run'= {
+        }
+        &'jl;help;map'= {
+        }
+        &'jl;help;ls'= {
+        }
+        &'jl;help;show'= {
+        }
+        &'jl;help;stats'= {
+        }
+        &'jl;help;explain'= {
+        }
+        &'jl;help;gc'= {
+        }
+        &'jl;help;rm'= {
+        }
+        &'jl;help;clear'= {
+        }
+        &'jl;help;verify'= {
+        }
+        &'jl;help;generate'= {
+        }
+        &'jl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,245 @@
+//! Store management: ls, show, stats, explain, gc, rm, clear, verify.
+
+use crate::util::{TestEnv, counted, stdout};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+/// A store with three entries made by real runs, used in this order.
+fn three_entries(env: &TestEnv) {
+    for word in ["one", "two", "three"] {
+        env.run(&["run", "--", "echo", word]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ls_lists_entries_and_filters() {
+    let env = TestEnv::new();
+    three_entries(&env);
+    env.run(&["run", "--", "echo", "one"]);
+    let out = stdout(&env.run(&["ls"]));
+    assert_eq!(out.lines().count(), 3);
+    assert!(
+        out.lines().next().unwrap().ends_with("echo one"),
+        "most recently used first: {out}"
+    );
+    let filtered = stdout(&env.run(&["ls", "two"]));
+    assert_eq!(filtered.lines().count(), 1);
+    let rows: Vec<serde_json::Value> = stdout(&env.run(&["ls", "--json", "--sort", "hits"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["argv"], serde_json::json!(["echo", "one"]));
+    assert_eq!(rows[0]["hits"], 1);
+    assert_eq!(rows[0]["key"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn show_takes_a_key_prefix() {
+    let env = TestEnv::new();
+    env.write("in.txt", "x");
+    env.run(&["run", "--", "cat", "in.txt"]);
+    let rows = stdout(&env.run(&["ls", "--json"]));
+    let key: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    let key = key["key"].as_str().unwrap();
+    let shown = env.run(&["show", &key[..8]]);
+    let text = stdout(&shown);
+    assert!(text.contains("command    cat in.txt"), "{text}");
+    assert!(text.contains("input      in.txt"), "{text}");
+    let value = json(&env.run(&["show", "--json", key]));
+    assert_eq!(value["key"], key);
+    assert_eq!(value["exit_code"], 0);
+    let missing = env.run(&["show", "ffffffff"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn stats_count_hits_misses_and_time_saved() {
+    let env = TestEnv::new();
+    let args = counted("sleep 0.2; echo hi", &[]);
+    env.run(&args);
+    env.run(&args);
+    env.run(&args);
+    let s = json(&env.run(&["stats", "--json"]));
+    assert_eq!(s["entries"], 1);
+    assert_eq!(s["hits"], 2);
+    assert_eq!(s["misses"], 1);
+    assert!(s["time_saved_ms"].as_u64().unwrap() >= 400);
+    assert!(s["bytes"].as_u64().unwrap() > 0);
+    assert!(stdout(&env.run(&["stats"])).contains("hit rate    66.7%"));
+}
+
+#[test]
+fn hits_from_concurrent_runs_are_all_counted() {
+    let env = TestEnv::new();
+    env.run(&["run", "--", "echo", "x"]);
+    let children: Vec<_> = (0..8)
+        .map(|_| env.jl().args(["run", "--", "echo", "x"]).spawn().unwrap())
+        .collect();
+    for mut c in children {
+        c.wait().unwrap();
+    }
+    assert_eq!(json(&env.run(&["stats", "--json"]))["hits"], 8);
+}
+
+#[test]
+fn explain_names_the_changed_input_and_env() {
+    let env = TestEnv::new();
+    env.write("in.txt", "a");
+    env.run(&["run", "--env", "MODE", "--", "cat", "in.txt"]);
+    let hit = stdout(&env.run(&["explain", "--env", "MODE", "--", "cat", "in.txt"]));
+    assert!(hit.contains("status     hit"), "{hit}");
+    env.write("in.txt", "b");
+    let miss = stdout(&env.run(&["explain", "--env", "MODE", "--", "cat", "in.txt"]));
+    assert!(miss.contains("status     miss"), "{miss}");
+    assert!(
+        miss.contains("differs    input in.txt changed content"),
+        "{miss}"
+    );
+    env.write("in.txt", "a");
+    let out = env
+        .jl()
+        .args(["explain", "--json", "--env", "MODE", "--", "cat", "in.txt"])
+        .env("MODE", "fast")
+        .output()
+        .unwrap();
+    let e = json(&out);
+    assert_eq!(e["hit"], false);
+    assert_eq!(
+        e["differences"],
+        serde_json::json!(["env MODE changed value"])
+    );
+}
+
+#[test]
+fn gc_to_a_size_bound_keeps_the_most_recently_used() {
+    let env = TestEnv::new();
+    for i in 0..5 {
+        let script = format!("head -c 10000 /dev/urandom; echo {i}");
+        env.run(&["run", "--", "sh", "-c", &script]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = json(&env.run(&["stats", "--json"]));
+    assert_eq!(before["entries"], 5);
+    let report = json(&env.run(&["gc", "--max-size", "25KB", "--json"]));
+    assert_eq!(report["entries_removed"], 3);
+    assert!(report["bytes_left"].as_u64().unwrap() <= 25_000);
+    let rows = stdout(&env.run(&["ls"]));
+    assert!(rows.contains("echo 4") && rows.contains("echo 3"), "{rows}");
+    assert!(!rows.contains("echo 0"), "{rows}");
+    assert_eq!(
+        json(&env.run(&["verify", "--json"]))["missing_blobs"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn gc_dry_run_removes_nothing_and_max_age_evicts_old_entries() {
+    let env = TestEnv::new();
+    three_entries(&env);
+    let dry = json(&env.run(&["gc", "--max-size", "1B", "--dry-run", "--json"]));
+    assert_eq!(dry["entries_removed"], 3);
+    assert_eq!(json(&env.run(&["stats", "--json"]))["entries"], 3);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86400);
+    let first = &env.entries()[0];
+    std::fs::File::open(first)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let r = json(&env.run(&["gc", "--max-age", "1d", "--json"]));
+    assert_eq!(r["entries_removed"], 1);
+    assert_eq!(json(&env.run(&["stats", "--json"]))["entries"], 2);
+}
+
+#[test]
+fn gc_in_a_loop_beside_writers_never_breaks_committed_entries() {
+    let env = TestEnv::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gc = {
+        let stop = stop.clone();
+        let store = env.store.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::process::Command::new(env!("CARGO_BIN_EXE_jl"))
+                    .args(["gc", "--max-size", "100MB"])
+                    .env("JL_STORE", &store)
+                    .output();
+            }
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = env.store.clone();
+            std::thread::spawn(move || {
+                for i in 0..15 {
+                    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jl"))
+                        .args(["run", "--", "echo", &format!("w{w} i{i}")])
+                        .env("JL_STORE", &store)
+                        .output()
+                        .unwrap();
+                    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("w{w} i{i}\n"));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    gc.join().unwrap();
+    assert_eq!(json(&env.run(&["stats", "--json"]))["entries"], 60);
+    for w in 0..4 {
+        for i in 0..15 {
+            let out = env.run(&["run", "-v", "--", "echo", &format!("w{w} i{i}")]);
+            assert_eq!(stdout(&out), format!("w{w} i{i}\n"));
+            assert!(String::from_utf8_lossy(&out.stderr).contains("[jl] Cached"));
+        }
+    }
+}
+
+#[test]
+fn verify_finds_a_flipped_byte_and_repair_makes_it_a_miss() {
+    let env = TestEnv::new();
+    env.run(&["run", "--", "echo", "payload"]);
+    let blob = &env.blobs()[0];
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut bytes = std::fs::read(blob).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(blob, bytes).unwrap();
+    let bad = env.run(&["verify"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).contains("corrupt blob"), "{}", stdout(&bad));
+    assert!(env.run(&["verify", "--repair"]).status.success());
+    let clean = json(&env.run(&["verify", "--json"]));
+    assert_eq!(clean["entries"], 0);
+    assert_eq!(
+        stdout(&env.run(&["run", "--", "echo", "payload"])),
+        "payload\n"
+    );
+}
+
+#[test]
+fn rm_and_clear_remove_entries() {
+    let env = TestEnv::new();
+    three_entries(&env);
+    let rows = stdout(&env.run(&["ls", "--json"]));
+    let key: serde_json::Value = serde_json::from_str(rows.lines().next().unwrap()).unwrap();
+    assert!(
+        env.run(&["rm", &key["key"].as_str().unwrap()[..10]])
+            .status
+            .success()
+    );
+    assert_eq!(env.entries().len(), 2);
+    let cleared = env.run(&["clear"]);
+    assert!(
+        stdout(&cleared).starts_with("cleared "),
+        "{}",
+        stdout(&cleared)
+    );
+    assert!(env.entries().is_empty() && env.blobs().is_empty());
+    assert_eq!(stdout(&env.run(&["run", "--", "echo", "after"])), "after\n");
+}

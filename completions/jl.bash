@@ -413,7 +413,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__map)
-            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --store --ttl --cache-failures --force --verbose --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
+            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --store --ttl --cache-failures --force --verbose --log --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -448,6 +448,10 @@ _jl() {
                     return 0
                     ;;
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -513,7 +517,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__run)
-            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --store --ttl --cache-failures --force --verbose --no-stdin --help"
+            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --store --ttl --cache-failures --force --verbose --log --no-stdin --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -548,6 +552,10 @@ _jl() {
                     return 0
                     ;;
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -44,6 +44,7 @@ complete -c jl -n "__fish_jl_using_subcommand run" -l env -d 'Include this envir
 complete -c jl -n "__fish_jl_using_subcommand run" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
+complete -c jl -n "__fish_jl_using_subcommand run" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cwd -d 'Include the working directory in the key'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
@@ -57,6 +58,7 @@ complete -c jl -n "__fish_jl_using_subcommand map" -l env -d 'Include this envir
 complete -c jl -n "__fish_jl_using_subcommand map" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
+complete -c jl -n "__fish_jl_using_subcommand map" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -s j -l jobs -d 'Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -s a -l arg-file -d 'Read items from FILE instead of stdin' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l joblog -d 'Write a GNU parallel style joblog (plus a Cached column) to FILE' -r -F

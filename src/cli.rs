@@ -117,6 +117,9 @@ pub struct CacheArgs {
     /// Say on stderr what ran, what was cached and why
     #[arg(short, long)]
     pub verbose: bool,
+    /// Append a joblog row for every run to FILE (shared by concurrent jl)
+    #[arg(long, env = "JL_LOG", value_name = "FILE")]
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

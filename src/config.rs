@@ -48,5 +48,6 @@ pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
         cache_failures: cache.cache_failures,
         force: cache.force,
         verbose: cache.verbose,
+        log: cache.log.clone(),
     }
 }

@@ -59,16 +59,29 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens (creating) a log for appending.
+    /// Opens (creating) a log for appending. A new log appears with its
+    /// header already in it (hard-linked from a temp file), so a row from
+    /// a concurrent jl can never land before the header.
     pub fn create(path: &Path) -> anyhow::Result<Writer> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot open the log {}", path.display()))?;
-        if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
-            file.write_all(HEADER.as_bytes())?;
-        }
+        let open = || OpenOptions::new().append(true).open(path);
+        let file = match open() {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let dir = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                    .with_context(|| format!("cannot create the log {}", path.display()))?;
+                tmp.write_all(HEADER.as_bytes())?;
+                // Losing the race to another jl is fine: its header is in.
+                let _ = std::fs::hard_link(tmp.path(), path);
+                open()?
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot open the log {}", path.display()));
+            }
+        };
         Ok(Writer { file })
     }
 

@@ -599,6 +599,9 @@ fn emit(
             if let Some(log) = joblog.as_mut() {
                 log.append(&row(&done, bytes))?;
             }
+            if let Some(path) = &plan.settings.log {
+                joblog::append_to(path, &row(&done, bytes));
+            }
             release(shared);
         }
         if disconnected && !pending.is_empty() && !plan.unordered {

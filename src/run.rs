@@ -33,6 +33,8 @@ pub struct Settings {
     pub cache_failures: bool,
     pub force: bool,
     pub verbose: bool,
+    /// `JL_LOG` / `--log`: one joblog row per run.
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -498,7 +500,10 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
     let line = settings.verbose.then(|| shell_line(&argv));
     if let (Some(action), Some(store), false) = (&action, &settings.store, settings.force) {
         match find(&settings, store, action) {
-            Ok(hit) => return replay(hit, line.as_deref()),
+            Ok(hit) => {
+                log_row(&settings, &argv, &hit.entry, std::time::SystemTime::now());
+                return replay(hit, line.as_deref());
+            }
             Err(why) => {
                 if settings.verbose {
                     log::miss(&action.key.hex(), &why);
@@ -516,18 +521,57 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
         own_group: false,
         timeout: None,
     };
+    let started = std::time::SystemTime::now();
     match perform(&settings, action.as_ref(), job, Live::Terminal) {
         Err(e) => {
             eprintln!("jl: {}", e.message);
             e.code
         }
-        Ok(Outcome::Hit(hit)) => replay(hit, line.as_deref()),
+        Ok(Outcome::Hit(hit)) => {
+            log_row(&settings, &argv, &hit.entry, started);
+            replay(hit, line.as_deref())
+        }
         Ok(Outcome::Ran(ran)) => {
+            use std::os::unix::process::ExitStatusExt;
             if settings.verbose {
                 log::done(&program_name(&argv), ran.finished.duration);
             }
+            if let Some(path) = &settings.log {
+                let received = match &ran.stdout {
+                    Captured::Blob(b) => b.size,
+                    _ => 0,
+                };
+                let row = crate::joblog::Row {
+                    seq: 1,
+                    start: started,
+                    runtime: ran.finished.duration,
+                    received,
+                    exit: ran.finished.code(),
+                    signal: ran.finished.status.signal().unwrap_or(0),
+                    command: shell_line(&argv),
+                    cached: false,
+                };
+                crate::joblog::append_to(path, &row);
+            }
             ran.finished.code()
         }
+    }
+}
+
+/// Appends the joblog row of a hit to `JL_LOG`, if set.
+fn log_row(settings: &Settings, argv: &[OsString], entry: &Entry, started: std::time::SystemTime) {
+    if let Some(path) = &settings.log {
+        let row = crate::joblog::Row {
+            seq: 1,
+            start: started,
+            runtime: started.elapsed().unwrap_or_default(),
+            received: entry.stdout.size,
+            exit: entry.exit_code,
+            signal: 0,
+            command: shell_line(argv),
+            cached: true,
+        };
+        crate::joblog::append_to(path, &row);
     }
 }
 

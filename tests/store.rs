@@ -243,3 +243,37 @@ fn rm_and_clear_remove_entries() {
     assert!(env.entries().is_empty() && env.blobs().is_empty());
     assert_eq!(stdout(&env.run(&["run", "--", "echo", "after"])), "after\n");
 }
+
+#[test]
+fn jl_log_gets_one_row_per_run_from_concurrent_runs() {
+    let env = TestEnv::new();
+    let log = env.path("all.log");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            env.jl()
+                .args(["run", "--", "echo", &format!("job {i}")])
+                .env("JL_LOG", &log)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        c.wait().unwrap();
+    }
+    env.jl()
+        .args(["run", "--", "echo", "job 0"])
+        .env("JL_LOG", &log)
+        .output()
+        .unwrap();
+    let text = env.read("all.log");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert!(text.starts_with("Seq\tHost\t"), "{text}");
+    assert_eq!(rows.len(), 9, "{text}");
+    assert!(rows.iter().all(|r| r.split('\t').count() == 10), "{text}");
+    assert_eq!(
+        rows.iter().filter(|r| r.ends_with("\t1")).count(),
+        1,
+        "one cached row"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod faults;
 mod generated;
 mod map;
 mod run;

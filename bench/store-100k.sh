@@ -12,13 +12,13 @@ trap 'rm -rf "$store"' EXIT
 export JL_STORE=$store
 start=$(date +%s.%N)
 seq "$n" | "$jl" map -q -j2 -- echo >/dev/null
-echo "built $n entries in $(echo "$(date +%s.%N) - $start" | bc) s"
+echo "built $n entries in $(awk "BEGIN{print $(date +%s.%N) - $start}") s"
 t() {
   local s e
   s=$(date +%s.%N)
   "$@" >/dev/null
   e=$(date +%s.%N)
-  printf '| `%s` | %.2f s |\n' "$*" "$(echo "$e - $s" | bc)"
+  printf '| `%s` | %.2f s |\n' "$*" "$(awk "BEGIN{print $e - $s}")"
 }
 echo '| command | wall time |'
 echo '| --- | --- |'

@@ -631,11 +631,12 @@ pub fn auto_gc(store: &Store) {
         },
         Err(_) => DEFAULT_MAX_SIZE,
     };
-    // One commit in 64 looks; a random pick needs no shared counter.
+    // One commit in 1024 looks (a look lists every blob); a random pick
+    // needs no shared counter.
     let pick = std::time::SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    if pick % 64 != 0 && std::env::var_os("JL_GC_EVERY_COMMIT").is_none() {
+    if pick % 1024 != 0 && std::env::var_os("JL_GC_EVERY_COMMIT").is_none() {
         return;
     }
     let used: u64 = store.blob_files().iter().map(|p| file_len(p)).sum();

@@ -186,17 +186,7 @@ impl Store {
         let target = self.object_path(digest);
         // Always rename, even over an existing blob: that refreshes its
         // mtime, which `gc` reads as "recently referenced".
-        match tmp.persist(&target) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(target.parent().expect("objects have a parent"))?;
-                e.file.persist(&target).map(drop).map_err(|e| e.error)
-            }
-            Err(e) => Err(e.error),
-        }
+        persist_into_fan(tmp, &target)
     }
 
     /// Copies a file into the store (reflink where possible) and returns
@@ -241,17 +231,7 @@ impl Store {
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o644))?;
         let target = self.action_path(&entry.key);
-        match tmp.persist(&target) {
-            Ok(_) => Ok(()),
-            Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(target.parent().expect("actions have a parent"))?;
-                e.file.persist(&target).map(drop).map_err(|e| e.error)
-            }
-            Err(e) => Err(e.error),
-        }
+        persist_into_fan(tmp, &target)
     }
 
     /// Marks an entry as just used (its file's mtime is "last used").
@@ -359,6 +339,23 @@ impl Store {
     /// Removes a blob (a corrupt one, or an unreferenced one).
     pub fn remove_blob(&self, digest: &Digest) -> io::Result<()> {
         fs::remove_file(self.object_path(digest))
+    }
+}
+
+/// Renames a temp file to `target`, creating its fan-out directory
+/// (`objects/ab/`, `actions/ab/`) the first time it is needed.
+fn persist_into_fan(tmp: tempfile::NamedTempFile, target: &Path) -> io::Result<()> {
+    match tmp.persist(target) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == io::ErrorKind::NotFound => {
+            let fan = target.parent().expect("store paths have a parent");
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(fan)?;
+            e.file.persist(target).map(drop).map_err(|e| e.error)
+        }
+        Err(e) => Err(e.error),
     }
 }
 

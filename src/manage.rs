@@ -434,35 +434,28 @@ fn diff(old: &Parts, new: &Parts) -> Vec<String> {
     if old.exe_digest != new.exe_digest {
         d.push(format!("executable {} changed content", new.exe));
     }
-    for i in &new.inputs {
-        match old.inputs.iter().find(|o| o.path == i.path) {
-            None => d.push(format!("input {} is new", i.path)),
-            Some(o) if o.kind != i.kind || o.digest != i.digest => {
-                d.push(format!("input {} changed content", i.path))
-            }
-            Some(_) => {}
-        }
-    }
-    for o in &old.inputs {
-        if !new.inputs.iter().any(|i| i.path == o.path) {
-            d.push(format!("input {} is gone", o.path));
-        }
-    }
+    diff_named(
+        &old.inputs,
+        &new.inputs,
+        |i| &i.path,
+        ["input", "is new", "changed content", "is gone"],
+        &mut d,
+    );
     if old.stdin != new.stdin {
         d.push("stdin differs".into());
     }
-    for e in &new.env {
-        match old.env.iter().find(|o| o.name == e.name) {
-            None => d.push(format!("env {} was not in the key", e.name)),
-            Some(o) if o.value != e.value => d.push(format!("env {} changed value", e.name)),
-            Some(_) => {}
-        }
-    }
-    for o in &old.env {
-        if !new.env.iter().any(|e| e.name == o.name) {
-            d.push(format!("env {} is no longer in the key", o.name));
-        }
-    }
+    diff_named(
+        &old.env,
+        &new.env,
+        |e| &e.name,
+        [
+            "env",
+            "was not in the key",
+            "changed value",
+            "is no longer in the key",
+        ],
+        &mut d,
+    );
     if old.outputs != new.outputs {
         d.push("declared outputs differ".into());
     }
@@ -473,6 +466,30 @@ fn diff(old: &Parts, new: &Parts) -> Vec<String> {
         d.push("working directory (--cwd) differs".into());
     }
     d
+}
+
+/// Compares two lists of named key components. `words` are the kind of
+/// component and how to say it was added, changed and removed.
+fn diff_named<T: PartialEq>(
+    old: &[T],
+    new: &[T],
+    name: impl Fn(&T) -> &String,
+    words: [&str; 4],
+    d: &mut Vec<String>,
+) {
+    let [kind, added, changed, removed] = words;
+    for n in new {
+        match old.iter().find(|o| name(o) == name(n)) {
+            None => d.push(format!("{kind} {} {added}", name(n))),
+            Some(o) if o != n => d.push(format!("{kind} {} {changed}", name(n))),
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|n| name(n) == name(o)) {
+            d.push(format!("{kind} {} {removed}", name(o)));
+        }
+    }
 }
 
 #[derive(Serialize, Default)]
@@ -560,7 +577,9 @@ fn collect(
         let too_big = max_size.is_some_and(|max| total > max);
         let unreadable = entry.is_none();
         if !(too_old || too_big || unreadable) {
-            if max_size.is_none_or(|max| total <= max) && age_limit.is_none() {
+            // Oldest use first and the store only shrinks: without an age
+            // bound, nothing later is over a bound either.
+            if age_limit.is_none() {
                 break;
             }
             continue;

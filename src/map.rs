@@ -27,7 +27,7 @@ use crate::exec::{self, Job};
 use crate::joblog::{self, Row};
 use crate::progress::{Counts, Progress};
 use crate::run::{self, Captured, Live, Outcome, Settings};
-use crate::store::Store;
+use crate::store::{Entry, Store};
 
 /// A checked `jl map` invocation.
 struct Plan {
@@ -330,7 +330,7 @@ fn execute(
         std::thread::spawn(move || emit(&plan, &shared, done_rx, total_rx, joblog))
     };
     let (work_tx, work_rx) =
-        mpsc::sync_channel::<(Prepared, Option<(PathBuf, crate::key::Action)>)>(plan.jobs);
+        mpsc::sync_channel::<(Prepared, PathBuf, Option<crate::key::Action>)>(plan.jobs);
     let work_rx = Arc::new(Mutex::new(work_rx));
     let workers: Vec<_> = (0..plan.jobs)
         .map(|_| {
@@ -341,8 +341,8 @@ fn execute(
             std::thread::spawn(move || {
                 loop {
                     let next = rx.lock().expect("work queue").recv();
-                    let Ok((job, ready)) = next else { break };
-                    let done = work(&plan, &shared, job, ready);
+                    let Ok((job, exe, action)) = next else { break };
+                    let done = work(&plan, &shared, job, &exe, action);
                     if tx.send(done).is_err() {
                         break;
                     }
@@ -383,25 +383,18 @@ fn execute(
             (&action, &job.settings.store, job.settings.force)
         {
             if let Ok(hit) = run::find(&job.settings, store, action) {
-                let _ = done_tx.send(Done {
-                    index: job.index,
-                    seq: job.seq,
-                    line: run::shell_line(&job.argv),
-                    item: job.item,
-                    code: hit.entry.exit_code,
-                    signal: None,
-                    cached: true,
-                    started: SystemTime::now(),
-                    runtime: Duration::ZERO,
-                    stdout: Captured::Blob(hit.entry.stdout),
-                    stderr: Captured::Blob(hit.entry.stderr),
-                    error: None,
-                    skipped: false,
-                });
+                let line = run::shell_line(&job.argv);
+                let _ = done_tx.send(Done::hit(
+                    &job,
+                    line,
+                    &hit.entry,
+                    SystemTime::now(),
+                    Duration::ZERO,
+                ));
                 continue;
             }
         }
-        if work_tx.send((job, action.map(|a| (exe, a)))).is_err() {
+        if work_tx.send((job, exe, action)).is_err() {
             break;
         }
     }
@@ -418,21 +411,51 @@ fn execute(
     Ok(crate::error::code_of_failures(failed))
 }
 
+impl Done {
+    /// What every outcome of `job` shares; the rest says nothing ran.
+    fn of(job: &Prepared, line: String) -> Done {
+        Done {
+            index: job.index,
+            seq: job.seq,
+            item: job.item.clone(),
+            line,
+            code: 0,
+            signal: None,
+            cached: false,
+            started: SystemTime::now(),
+            runtime: Duration::ZERO,
+            stdout: Captured::Spool(None),
+            stderr: Captured::Spool(None),
+            error: None,
+            skipped: false,
+        }
+    }
+
+    /// A job answered from the store.
+    fn hit(
+        job: &Prepared,
+        line: String,
+        entry: &Entry,
+        started: SystemTime,
+        runtime: Duration,
+    ) -> Done {
+        Done {
+            code: entry.exit_code,
+            cached: true,
+            started,
+            runtime,
+            stdout: Captured::Blob(entry.stdout),
+            stderr: Captured::Blob(entry.stderr),
+            ..Done::of(job, line)
+        }
+    }
+}
+
 fn failed_to_start(job: &Prepared, code: i32, message: String) -> Done {
     Done {
-        index: job.index,
-        seq: job.seq,
-        item: job.item.clone(),
-        line: run::shell_line(&job.argv),
         code,
-        signal: None,
-        cached: false,
-        started: SystemTime::now(),
-        runtime: Duration::ZERO,
-        stdout: Captured::Spool(None),
-        stderr: Captured::Spool(None),
         error: Some(message),
-        skipped: false,
+        ..Done::of(job, run::shell_line(&job.argv))
     }
 }
 
@@ -441,23 +464,16 @@ fn work(
     plan: &Plan,
     shared: &Shared,
     job: Prepared,
-    ready: Option<(PathBuf, crate::key::Action)>,
+    exe: &std::path::Path,
+    action: Option<crate::key::Action>,
 ) -> Done {
-    let exe = match &ready {
-        Some((exe, _)) => exe.clone(),
-        None => match exec::resolve(&job.argv[0]) {
-            Ok(exe) => exe,
-            Err(e) => return failed_to_start(&job, e.code, e.message),
-        },
-    };
-    let action = ready.map(|(_, a)| a);
     let line = run::shell_line(&job.argv);
     let mut attempt = 0;
     loop {
         if shared.halting.load(Ordering::SeqCst) || exec::interrupted().is_some() {
             return Done {
                 skipped: true,
-                ..failed_to_start(&job, 0, String::new())
+                ..Done::of(&job, line)
             };
         }
         if job.settings.verbose {
@@ -466,49 +482,32 @@ fn work(
         let started = SystemTime::now();
         let clock = Instant::now();
         let spawn = Job {
-            exe: &exe,
+            exe,
             argv: &job.argv,
             stdin: Stdio::null(),
             own_group: true,
             timeout: plan.timeout,
         };
         let outcome = run::perform(&job.settings, action.as_ref(), spawn, Live::Deferred);
-        let mut done = match outcome {
+        let done = match outcome {
             Err(e) => failed_to_start(&job, e.code, e.message),
-            Ok(Outcome::Hit(hit)) => Done {
-                index: job.index,
-                seq: job.seq,
-                item: job.item.clone(),
-                line: line.clone(),
-                code: hit.entry.exit_code,
-                signal: None,
-                cached: true,
-                started,
-                runtime: clock.elapsed(),
-                stdout: Captured::Blob(hit.entry.stdout),
-                stderr: Captured::Blob(hit.entry.stderr),
-                error: None,
-                skipped: false,
-            },
+            Ok(Outcome::Hit(hit)) => {
+                Done::hit(&job, line.clone(), &hit.entry, started, clock.elapsed())
+            }
             Ok(Outcome::Ran(ran)) => {
                 use std::os::unix::process::ExitStatusExt;
                 if job.settings.verbose {
                     run::log::done(&run::program_name(&job.argv), ran.finished.duration);
                 }
                 Done {
-                    index: job.index,
-                    seq: job.seq,
-                    item: job.item.clone(),
-                    line: line.clone(),
                     code: ran.finished.code(),
                     signal: ran.finished.status.signal(),
-                    cached: false,
                     started,
                     runtime: ran.finished.duration,
+                    error: ran.finished.timed_out.then(|| "timed out".to_string()),
                     stdout: ran.stdout,
                     stderr: ran.stderr,
-                    error: ran.finished.timed_out.then(|| "timed out".to_string()),
-                    skipped: false,
+                    ..Done::of(&job, line.clone())
                 }
             }
         };
@@ -523,7 +522,6 @@ fn work(
             return done;
         }
         attempt += 1;
-        done.stdout = Captured::Lost;
     }
 }
 
@@ -639,35 +637,28 @@ fn row(done: &Done, received: u64) -> Row {
 
 /// Writes one job's stdout then stderr, whole. Returns the stdout size.
 fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) -> u64 {
-    let mut received = 0;
-    for (captured, is_stdout) in [(&done.stdout, true), (&done.stderr, false)] {
+    let received = match &done.stdout {
+        Captured::Blob(b) => b.size,
+        Captured::Spool(Some(p)) => std::fs::metadata(p).map_or(0, |m| m.len()),
+        _ => 0,
+    };
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    let streams: [(&Captured, &mut dyn Write, bool); 2] = [
+        (&done.stdout, &mut stdout, true),
+        (&done.stderr, &mut stderr, false),
+    ];
+    for (captured, out, is_stdout) in streams {
         let result = match captured {
             Captured::Blob(blob) => match store {
-                Some(store) if blob.size > 0 => store.read_blob(blob).and_then(|v| {
-                    if is_stdout {
-                        v.write_to(&mut io::stdout().lock())
-                    } else {
-                        v.write_to(&mut io::stderr().lock())
-                    }
-                }),
+                Some(store) if blob.size > 0 => store.read_blob(blob).and_then(|v| v.write_to(out)),
                 _ => Ok(()),
             },
-            Captured::Spool(Some(path)) => File::open(path).and_then(|mut f| {
-                if is_stdout {
-                    io::copy(&mut f, &mut io::stdout().lock()).map(drop)
-                } else {
-                    io::copy(&mut f, &mut io::stderr().lock()).map(drop)
-                }
-            }),
+            Captured::Spool(Some(path)) => {
+                File::open(path).and_then(|mut f| io::copy(&mut f, out).map(drop))
+            }
             Captured::Spool(None) | Captured::Lost => Ok(()),
         };
-        if is_stdout {
-            received = match captured {
-                Captured::Blob(b) => b.size,
-                Captured::Spool(Some(p)) => std::fs::metadata(p).map_or(0, |m| m.len()),
-                _ => 0,
-            };
-        }
         if let Err(e) = result {
             if is_stdout && e.kind() == io::ErrorKind::BrokenPipe {
                 *stdout_broken = true;
@@ -679,7 +670,7 @@ fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) ->
             }
         }
     }
-    let _ = io::stdout().flush();
+    let _ = stdout.flush();
     received
 }
 

@@ -104,10 +104,8 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
             return Err(format!("corrupt entry: {why}"));
         }
     };
-    if let Some(ttl) = settings.ttl {
-        if entry.created_ms.saturating_add(ttl.as_millis() as u64) < now_ms() {
-            return Err("expired (older than --ttl)".into());
-        }
+    if expired(settings, &entry) {
+        return Err("expired (older than --ttl)".into());
     }
     if let Some(bad) = entry.outputs.iter().find(|o| {
         !action
@@ -161,12 +159,14 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
 
 /// Whether an action has a usable entry (without replaying it).
 pub fn is_fresh(settings: &Settings, store: &Store, action: &Action) -> bool {
-    match store.lookup(&action.key) {
-        Lookup::Hit(entry) => settings
-            .ttl
-            .is_none_or(|ttl| entry.created_ms.saturating_add(ttl.as_millis() as u64) >= now_ms()),
-        _ => false,
-    }
+    matches!(store.lookup(&action.key), Lookup::Hit(entry) if !expired(settings, &entry))
+}
+
+/// Whether `--ttl` says the entry is too old to replay.
+fn expired(settings: &Settings, entry: &Entry) -> bool {
+    settings
+        .ttl
+        .is_some_and(|ttl| entry.created_ms.saturating_add(ttl.as_millis() as u64) < now_ms())
 }
 
 fn entry_blobs(entry: &Entry) -> Vec<Blob> {
@@ -277,14 +277,12 @@ pub fn perform(
                 err_capture,
                 &mut published,
             );
-            if result.is_ok() {
-                crate::manage::auto_gc(store);
-            }
-            if let Err(e) = result {
-                store_warning(format_args!(
+            match result {
+                Ok(()) => crate::manage::auto_gc(store),
+                Err(e) => store_warning(format_args!(
                     "cannot write to store {}: {e}",
                     store.root().display()
-                ));
+                )),
             }
             let shown = |b: Option<Blob>| b.map_or(Captured::Lost, Captured::Blob);
             (shown(published.0), shown(published.1))
@@ -501,7 +499,7 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
     if let (Some(action), Some(store), false) = (&action, &settings.store, settings.force) {
         match find(&settings, store, action) {
             Ok(hit) => {
-                log_row(&settings, &argv, &hit.entry, std::time::SystemTime::now());
+                log_hit(&settings, &argv, &hit.entry, std::time::SystemTime::now());
                 return replay(hit, line.as_deref());
             }
             Err(why) => {
@@ -528,7 +526,7 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
             e.code
         }
         Ok(Outcome::Hit(hit)) => {
-            log_row(&settings, &argv, &hit.entry, started);
+            log_hit(&settings, &argv, &hit.entry, started);
             replay(hit, line.as_deref())
         }
         Ok(Outcome::Ran(ran)) => {
@@ -536,40 +534,53 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
             if settings.verbose {
                 log::done(&program_name(&argv), ran.finished.duration);
             }
-            if let Some(path) = &settings.log {
-                let received = match &ran.stdout {
-                    Captured::Blob(b) => b.size,
-                    _ => 0,
-                };
-                let row = crate::joblog::Row {
+            let received = match &ran.stdout {
+                Captured::Blob(b) => b.size,
+                _ => 0,
+            };
+            log_run(
+                &settings,
+                &argv,
+                crate::joblog::Row {
                     seq: 1,
                     start: started,
                     runtime: ran.finished.duration,
                     received,
                     exit: ran.finished.code(),
                     signal: ran.finished.status.signal().unwrap_or(0),
-                    command: shell_line(&argv),
+                    command: String::new(),
                     cached: false,
-                };
-                crate::joblog::append_to(path, &row);
-            }
+                },
+            );
             ran.finished.code()
         }
     }
 }
 
-/// Appends the joblog row of a hit to `JL_LOG`, if set.
-fn log_row(settings: &Settings, argv: &[OsString], entry: &Entry, started: std::time::SystemTime) {
-    if let Some(path) = &settings.log {
-        let row = crate::joblog::Row {
+/// Appends a hit's row to `JL_LOG`, if set.
+fn log_hit(settings: &Settings, argv: &[OsString], entry: &Entry, started: std::time::SystemTime) {
+    log_run(
+        settings,
+        argv,
+        crate::joblog::Row {
             seq: 1,
             start: started,
             runtime: started.elapsed().unwrap_or_default(),
             received: entry.stdout.size,
             exit: entry.exit_code,
             signal: 0,
-            command: shell_line(argv),
+            command: String::new(),
             cached: true,
+        },
+    );
+}
+
+/// Appends `row` (its command filled in from `argv`) to `JL_LOG`, if set.
+fn log_run(settings: &Settings, argv: &[OsString], row: crate::joblog::Row) {
+    if let Some(path) = &settings.log {
+        let row = crate::joblog::Row {
+            command: shell_line(argv),
+            ..row
         };
         crate::joblog::append_to(path, &row);
     }

@@ -70,56 +70,64 @@ pub fn write_all(root: &Path) -> anyhow::Result<()> {
 /// ENVIRONMENT and FILES, shared by every page.
 fn extra_sections() -> String {
     let mut roff = Roff::new();
-    roff.control("SH", ["ENVIRONMENT"]);
-    for (name, text) in [
-        (
-            "JL_STORE",
-            "The store directory (as --store). Default: the user cache directory, e.g. ~/.cache/jl.",
-        ),
-        (
-            "JL_MAX_SIZE",
-            "Size bound of the store, enforced after writes and by jl gc (default 10 GiB), e.g. 5GiB.",
-        ),
-        (
-            "JL_LOG",
-            "Append one joblog row per jl run and per map job to this file (as --log).",
-        ),
-    ] {
-        roff.control("TP", [])
-            .text([bold(name)])
-            .text([roman(text)]);
-    }
-    roff.control("SH", ["FILES"]);
-    for (name, text) in [
-        ("$JL_STORE/VERSION", "Store format version."),
-        (
-            "$JL_STORE/objects/ab/<hex>",
-            "Blobs (stdout, stderr, output files) by BLAKE3 digest; read-only.",
-        ),
-        (
-            "$JL_STORE/actions/ab/<hex>.json",
-            "One entry per action key.",
-        ),
-        (
-            "$JL_STORE/tmp/",
-            "Partial writes; renamed into place when complete.",
-        ),
-        (
-            "$JL_STORE/locks/",
-            "Per-key lock files: identical runs execute once.",
-        ),
-        (
-            "$JL_STORE/stat/",
-            "Digests of large files by (device, inode, size, mtime, ctime).",
-        ),
-        (
-            "$JL_STORE/stats.log",
-            "Hit and miss journal read by jl stats and jl ls.",
-        ),
-    ] {
-        roff.control("TP", [])
-            .text([bold(name)])
-            .text([roman(text)]);
-    }
+    definitions(
+        &mut roff,
+        "ENVIRONMENT",
+        &[
+            (
+                "JL_STORE",
+                "The store directory (as --store). Default: the user cache directory, e.g. ~/.cache/jl.",
+            ),
+            (
+                "JL_MAX_SIZE",
+                "Size bound of the store, enforced after writes and by jl gc (default 10 GiB), e.g. 5GiB.",
+            ),
+            (
+                "JL_LOG",
+                "Append one joblog row per jl run and per map job to this file (as --log).",
+            ),
+        ],
+    );
+    definitions(
+        &mut roff,
+        "FILES",
+        &[
+            ("$JL_STORE/VERSION", "Store format version."),
+            (
+                "$JL_STORE/objects/ab/<hex>",
+                "Blobs (stdout, stderr, output files) by BLAKE3 digest; read-only.",
+            ),
+            (
+                "$JL_STORE/actions/ab/<hex>.json",
+                "One entry per action key.",
+            ),
+            (
+                "$JL_STORE/tmp/",
+                "Partial writes; renamed into place when complete.",
+            ),
+            (
+                "$JL_STORE/locks/",
+                "Per-key lock files: identical runs execute once.",
+            ),
+            (
+                "$JL_STORE/stat/",
+                "Digests of large files by (device, inode, size, mtime, ctime).",
+            ),
+            (
+                "$JL_STORE/stats.log",
+                "Hit and miss journal read by jl stats and jl ls.",
+            ),
+        ],
+    );
     roff.to_roff()
+}
+
+/// A section of `.TP` definitions: a bold name, then its text.
+fn definitions(roff: &mut Roff, section: &str, items: &[(&str, &str)]) {
+    roff.control("SH", [section]);
+    for (name, text) in items {
+        roff.control("TP", [])
+            .text([bold(*name)])
+            .text([roman(*text)]);
+    }
 }

@@ -52,22 +52,22 @@ fn a_hostile_entry_can_never_write_outside_declared_outputs() {
         "echo x >> count; echo safe > out.txt",
     ];
     env.run(&args);
-    let entry_path = &env.entries()[0];
-    let mut entry: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(entry_path).unwrap()).unwrap();
-    entry["outputs"][0]["path"] = "../escaped.txt".into();
-    std::fs::write(entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
+    // Rewrites the stored entry so it claims an output at `path`.
+    let claim = |path: &str| {
+        let entry_path = &env.entries()[0];
+        let mut entry: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(entry_path).unwrap()).unwrap();
+        entry["outputs"][0]["path"] = path.into();
+        std::fs::write(entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
+    };
+    claim("../escaped.txt");
     let out = env.run(&args);
     assert!(out.status.success());
     assert!(!env.root().parent().unwrap().join("escaped.txt").exists());
     assert_eq!(env.count("count"), 2, "treated as a miss");
     // An absolute path and an undeclared name are refused the same way.
     for bad in ["/tmp/jl-hostile-output", "other.txt"] {
-        let entry_path = &env.entries()[0];
-        let mut entry: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(entry_path).unwrap()).unwrap();
-        entry["outputs"][0]["path"] = bad.into();
-        std::fs::write(entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
+        claim(bad);
         env.run(&args);
         assert!(
             !std::path::Path::new(bad).exists() && !env.path(bad).exists(),

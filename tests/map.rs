@@ -215,34 +215,18 @@ fn the_joblog_has_one_row_per_job() {
     let env = TestEnv::new();
     let log = env.path("jobs.tsv");
     let log_s = log.to_str().unwrap();
-    map(
-        &env,
-        &[
-            "-q",
-            "--joblog",
-            log_s,
-            "--",
-            "sh",
-            "-c",
-            "echo hi; exit $1",
-            "sh",
-        ],
-        "0\n3\n0\n",
-    );
-    map(
-        &env,
-        &[
-            "-q",
-            "--joblog",
-            log_s,
-            "--",
-            "sh",
-            "-c",
-            "echo hi; exit $1",
-            "sh",
-        ],
-        "0\n",
-    );
+    let args = [
+        "-q",
+        "--joblog",
+        log_s,
+        "--",
+        "sh",
+        "-c",
+        "echo hi; exit $1",
+        "sh",
+    ];
+    map(&env, &args, "0\n3\n0\n");
+    map(&env, &args, "0\n");
     let text = env.read("jobs.tsv");
     let mut lines = text.lines();
     assert_eq!(

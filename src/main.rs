@@ -13,6 +13,7 @@ mod map;
 mod progress;
 mod run;
 mod store;
+mod tokens;
 
 use std::process::ExitCode;
 

@@ -28,6 +28,7 @@ use crate::joblog::{self, Row};
 use crate::progress::{Counts, Progress};
 use crate::run::{self, Captured, Live, Outcome, Settings};
 use crate::store::{Entry, Store};
+use crate::tokens::Tokens;
 
 /// A checked `jl map` invocation.
 struct Plan {
@@ -44,6 +45,7 @@ struct Plan {
     timeout: Option<Duration>,
     dry_run: bool,
     shard: Option<(u64, u64)>,
+    tokens: Tokens,
 }
 
 /// `jl map`: returns the exit code (failed jobs, capped at 101).
@@ -61,6 +63,7 @@ pub fn main(args: MapArgs) -> anyhow::Result<i32> {
 }
 
 fn plan(args: MapArgs) -> anyhow::Result<Plan> {
+    let tokens = Tokens::from_env();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = match args.jobs.as_deref() {
         None => cpus,
@@ -82,6 +85,7 @@ fn plan(args: MapArgs) -> anyhow::Result<Plan> {
         timeout: args.timeout,
         dry_run: args.dry_run,
         shard,
+        tokens,
     })
 }
 
@@ -479,6 +483,7 @@ fn work(
         if job.settings.verbose {
             run::log::calling(&line);
         }
+        let token = plan.tokens.acquire();
         let started = SystemTime::now();
         let clock = Instant::now();
         let spawn = Job {
@@ -489,6 +494,7 @@ fn work(
             timeout: plan.timeout,
         };
         let outcome = run::perform(&job.settings, action.as_ref(), spawn, Live::Deferred);
+        drop(token);
         let done = match outcome {
             Err(e) => failed_to_start(&job, e.code, e.message),
             Ok(Outcome::Hit(hit)) => {

@@ -6,4 +6,5 @@ mod faults;
 mod generated;
 mod map;
 mod run;
+mod shell;
 mod store;

@@ -45,6 +45,8 @@ impl TestEnv {
             .env("JL_STORE", &self.store)
             .env_remove("JL_LOG")
             .env_remove("JL_MAX_SIZE")
+            .env_remove("MAKEFLAGS")
+            .env_remove("CARGO_MAKEFLAGS")
             .stdin(Stdio::null());
         cmd
     }

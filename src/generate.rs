@@ -117,6 +117,10 @@ fn extra_sections() -> String {
                 "$JL_STORE/stats.log",
                 "Hit and miss journal read by jl stats and jl ls.",
             ),
+            (
+                "$JL_STORE/size/",
+                "The size ledger: bytes committed, in 16 counters; JL_MAX_SIZE is checked against it.",
+            ),
         ],
     );
     roff.to_roff()

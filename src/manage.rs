@@ -20,7 +20,7 @@ use crate::cli::{
 use crate::digest::Digest;
 use crate::key::Parts;
 use crate::store::local::digest_of_path;
-use crate::store::{Entry, Store, now_ms};
+use crate::store::{Entry, Store, ledger, now_ms};
 
 /// Unreferenced blobs younger than this may belong to a run that is
 /// committing right now; `gc` leaves them alone.
@@ -625,6 +625,9 @@ fn collect(
         }
     }
     report.bytes_left = total;
+    if !dry_run {
+        let _ = store.ledger_reset(total);
+    }
     report
 }
 
@@ -640,9 +643,9 @@ fn blobs_of(entry: &Entry) -> Vec<Digest> {
     v
 }
 
-/// Enforces `JL_MAX_SIZE` after a commit, cheaply: only every so often,
-/// and only when the store is over the bound.
-pub fn auto_gc(store: &Store) {
+/// Enforces `JL_MAX_SIZE` after a commit of `key` that wrote `bytes`.
+/// Cheap: one counter update, unless the ledger says the store is over.
+pub fn auto_gc(store: &Store, key: &Digest, bytes: u64) {
     let max = match std::env::var("JL_MAX_SIZE") {
         Ok(v) => match v.parse::<bytesize::ByteSize>() {
             Ok(s) => s.as_u64(),
@@ -650,18 +653,27 @@ pub fn auto_gc(store: &Store) {
         },
         Err(_) => DEFAULT_MAX_SIZE,
     };
-    // One commit in 1024 looks (a look lists every blob); a random pick
-    // needs no shared counter.
-    let pick = std::time::SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    if pick % 1024 != 0 && std::env::var_os("JL_GC_EVERY_COMMIT").is_none() {
+    let counter = match store.ledger_add(key, bytes) {
+        Ok(Some(counter)) => counter,
+        Ok(None) => {
+            let total = measure(store);
+            let _ = store.ledger_reset(total);
+            total / ledger::SHARDS
+        }
+        Err(_) => return,
+    };
+    if counter.saturating_mul(ledger::SHARDS) <= max {
         return;
     }
-    let used: u64 = store.blob_files().iter().map(|p| file_len(p)).sum();
-    if used > max {
+    if store.ledger_total().is_ok_and(|total| total > max) {
         collect(store, Some(max * 9 / 10), None, false);
     }
+}
+
+/// The bytes of every blob and entry file.
+fn measure(store: &Store) -> u64 {
+    let files = store.blob_files().into_iter().chain(store.entry_files());
+    files.map(|p| file_len(&p)).sum()
 }
 
 /// The default size bound of a store, as sccache's.
@@ -683,7 +695,7 @@ pub fn clear(args: StoreArgs) -> anyhow::Result<i32> {
     let store = crate::config::required_store(&args)?;
     let mut freed = 0u64;
     let mut files = 0u64;
-    for sub in ["actions", "objects", "stat", "tmp", "locks"] {
+    for sub in ["actions", "objects", "stat", "tmp", "locks", "size"] {
         let dir = store.root().join(sub);
         for entry in walkdir::WalkDir::new(&dir).into_iter().flatten() {
             if entry.file_type().is_file() {

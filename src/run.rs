@@ -278,7 +278,7 @@ pub fn perform(
                 &mut published,
             );
             match result {
-                Ok(()) => crate::manage::auto_gc(store),
+                Ok(bytes) => crate::manage::auto_gc(store, &action.key, bytes),
                 Err(e) => store_warning(format_args!(
                     "cannot write to store {}: {e}",
                     store.root().display()
@@ -304,7 +304,7 @@ fn commit(
     stdout: Option<BlobWriter>,
     stderr: Option<BlobWriter>,
     published: &mut (Option<Blob>, Option<Blob>),
-) -> io::Result<()> {
+) -> io::Result<u64> {
     let lost = || io::Error::other("output capture was not available");
     let stdout = store.finish_blob(stdout.ok_or_else(lost)?)?;
     published.0 = Some(stdout);

@@ -1,6 +1,6 @@
 //! Store management: ls, show, stats, explain, gc, rm, clear, verify.
 
-use crate::util::{TestEnv, counted, stdout};
+use crate::util::{TestEnv, counted, stderr, stdout};
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("valid JSON")
@@ -133,6 +133,56 @@ fn gc_to_a_size_bound_keeps_the_most_recently_used() {
     assert_eq!(
         json(&env.run(&["verify", "--json"]))["missing_blobs"],
         serde_json::json!([])
+    );
+}
+
+#[test]
+fn jl_max_size_bounds_the_store_as_runs_write() {
+    let env = TestEnv::new();
+    let store_bytes = || -> u64 {
+        let files = env.blobs().into_iter().chain(env.entries());
+        files.map(|p| std::fs::metadata(p).unwrap().len()).sum()
+    };
+    for i in 0..30 {
+        let script = format!("head -c 10000 /dev/urandom; echo {i}");
+        let out = env
+            .jl()
+            .args(["run", "--", "sh", "-c", &script])
+            .env("JL_MAX_SIZE", "100KB")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(out.stdout.len(), 10_002 + usize::from(i >= 10));
+        assert!(
+            store_bytes() <= 100_000 + 11_000,
+            "run {i}: the store holds {} bytes",
+            store_bytes()
+        );
+    }
+    let entries = json(&env.run(&["stats", "--json"]))["entries"]
+        .as_u64()
+        .unwrap();
+    assert!((5..30).contains(&entries), "{entries} entries kept");
+    let last = env.run(&[
+        "explain",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "head -c 10000 /dev/urandom; echo 29",
+    ]);
+    assert_eq!(json(&last)["hit"], true, "the newest entry survives");
+    let size: u64 = (0..16)
+        .map(|s| {
+            env.read(env.store.join(format!("size/{s:x}")))
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert!(
+        size >= store_bytes(),
+        "the ledger never under-counts: {size}"
     );
 }
 

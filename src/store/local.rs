@@ -7,6 +7,7 @@
 //! tmp/                    partial writes; anything old here is garbage
 //! locks/<hex>             per-key lock files (flock)
 //! stat/ab/<hex>           the stat cache (see `digest`)
+//! size/0 … size/f         the size ledger (see `ledger`)
 //! ```
 //!
 //! Every write goes to `tmp/` and is renamed into place, so a crash leaves
@@ -225,13 +226,18 @@ impl Store {
     }
 
     /// Writes `entry` atomically, replacing any older one for its key.
-    pub fn commit(&self, entry: &Entry) -> io::Result<()> {
+    /// Returns the bytes it and its blobs take.
+    pub fn commit(&self, entry: &Entry) -> io::Result<u64> {
         let mut tmp = self.temp_file()?;
-        serde_json::to_writer(&mut tmp, entry).map_err(io::Error::other)?;
+        let json = serde_json::to_vec(entry).map_err(io::Error::other)?;
+        tmp.write_all(&json)?;
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o644))?;
         let target = self.action_path(&entry.key);
-        persist_into_fan(tmp, &target)
+        persist_into_fan(tmp, &target)?;
+        let blobs = [entry.stdout.size, entry.stderr.size].into_iter();
+        let outputs = entry.outputs.iter().map(|o| o.blob.size);
+        Ok(json.len() as u64 + blobs.chain(outputs).sum::<u64>())
     }
 
     /// Marks an entry as just used (its file's mtime is "last used").

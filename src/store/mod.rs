@@ -5,6 +5,7 @@
 //! immutable files named by their BLAKE3 digest. A remote backend will be
 //! one more file beside `local.rs`.
 
+pub mod ledger;
 pub mod local;
 
 use std::ffi::{OsStr, OsString};

@@ -33,7 +33,7 @@ Examples:
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXAMPLES,
-    arg_required_else_help = true,
+    subcommand_required = true,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -137,8 +137,8 @@ pub struct RunArgs {
     /// Give the command /dev/null as stdin (stdin is not read or hashed)
     #[arg(short = 'n', long)]
     pub no_stdin: bool,
-    /// The command and its arguments, after `--`
-    #[arg(required = true, last = true, value_name = "CMD")]
+    /// The command and its arguments (`--` before it is optional)
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 
@@ -201,8 +201,8 @@ pub struct MapArgs {
     /// Take only items whose 0-based position mod N is I (I/N)
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// The command template and its arguments, after `--`
-    #[arg(required = true, last = true, value_name = "CMD")]
+    /// The command template and its arguments (`--` before it is optional)
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 
@@ -261,8 +261,8 @@ pub struct ExplainArgs {
     pub no_stdin: bool,
     #[arg(long)]
     pub json: bool,
-    /// The command and its arguments, after `--`
-    #[arg(required = true, last = true, value_name = "CMD")]
+    /// The command and its arguments (`--` before it is optional)
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 

@@ -84,7 +84,13 @@ pub struct StatCache {
 pub struct FileDigest {
     pub digest: Digest,
     pub executable: bool,
+    /// The file's identity when it was hashed, to notice later changes.
+    pub identity: Identity,
 }
+
+/// (device, inode, size, mtime, ctime) of a file: if none of these moved,
+/// the content did not either.
+pub type Identity = [i64; 7];
 
 impl StatCache {
     pub fn new(dir: Option<PathBuf>) -> StatCache {
@@ -104,14 +110,19 @@ impl StatCache {
         let size = before.len();
         let executable = before.permissions().mode() & 0o111 != 0;
         let slot = (size >= SMALL_FILE).then(|| self.slot(&before)).flatten();
+        let identity = identity(&before);
         if let Some(slot) = &slot {
             if let Some(digest) = read_slot(slot) {
-                return Ok(FileDigest { digest, executable });
+                return Ok(FileDigest {
+                    digest,
+                    executable,
+                    identity,
+                });
             }
         }
         let digest = hash_file(file, size)?;
         let after = file.metadata()?;
-        if identity(&before) != identity(&after) {
+        if identity != self::identity(&after) {
             return Err(io::Error::other(
                 "the file changed while it was being hashed",
             ));
@@ -121,7 +132,11 @@ impl StatCache {
                 write_slot(&slot, digest);
             }
         }
-        Ok(FileDigest { digest, executable })
+        Ok(FileDigest {
+            digest,
+            executable,
+            identity,
+        })
     }
 
     fn slot(&self, meta: &std::fs::Metadata) -> Option<PathBuf> {
@@ -135,7 +150,7 @@ impl StatCache {
     }
 }
 
-fn identity(m: &std::fs::Metadata) -> [i64; 7] {
+pub fn identity(m: &std::fs::Metadata) -> Identity {
     [
         m.dev() as i64,
         m.ino() as i64,
@@ -173,25 +188,48 @@ fn write_slot(slot: &Path, digest: Digest) {
     }
 }
 
-/// Hashes `size` bytes of an open file from its start.
+/// Hashes an open file from its start, without moving its offset (a
+/// verified blob is replayed from the same descriptor). Large files are
+/// read in big chunks, each hashed by several threads. Reading (not
+/// mapping) the file means a writer truncating it meanwhile costs an
+/// error, not a SIGBUS.
 fn hash_file(file: &File, size: u64) -> io::Result<Digest> {
     let mut hasher = blake3::Hasher::new();
-    if size < SMALL_FILE {
-        let mut buf = Vec::with_capacity(size as usize + 1);
-        (&*file).read_to_end(&mut buf)?;
-        hasher.update(&buf);
-    } else {
-        // SAFETY: the map is read-only and dropped before we return; a
-        // concurrent writer is detected by the identity check around it.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(file)? };
+    // One byte more than expected, so an unchanged file ends in one read.
+    let mut buf = vec![0u8; (size as usize).saturating_add(1).min(PARALLEL_CHUNK)];
+    let mut offset = 0u64;
+    loop {
+        let n = read_full_at(file, &mut buf, offset)?;
         if size >= PARALLEL_FILE {
-            hasher.update_rayon(&map);
+            hasher.update_rayon(&buf[..n]);
         } else {
-            hasher.update(&map);
+            hasher.update(&buf[..n]);
+        }
+        offset += n as u64;
+        if n < buf.len() {
+            break;
         }
     }
     Ok(Digest::from_hasher(&hasher))
+}
+
+/// Bytes hashed at once by the threads of [`hash_file`].
+const PARALLEL_CHUNK: usize = 8 * 1024 * 1024;
+
+/// Fills `buf` from `offset` unless the file ends first; returns the
+/// bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Hashes everything readable from `reader` (used for blobs and streams).
@@ -221,12 +259,19 @@ mod tests {
             10,
             SMALL_FILE as usize + 7,
             PARALLEL_FILE as usize + 3,
+            2 * PARALLEL_CHUNK + 1,
         ] {
             let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
             let path = dir.path().join(format!("f{size}"));
             std::fs::write(&path, &data).unwrap();
             let got = cache.digest_file(&path).unwrap();
             assert_eq!(got.digest, Digest::of(&data));
+            // Hashing leaves the offset alone: the caller replays from it.
+            let mut file = File::open(&path).unwrap();
+            cache.digest_open(&file).unwrap();
+            let mut back = Vec::new();
+            file.read_to_end(&mut back).unwrap();
+            assert!(back == data, "{size} bytes read back after hashing");
         }
     }
 }

@@ -17,10 +17,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, StatCache};
+use crate::digest::{Digest, Identity, StatCache, identity};
 
 /// Bumped whenever the encoding changes; old entries then simply miss.
-pub const KEY_VERSION: u64 = 1;
+pub const KEY_VERSION: u64 = 2;
 
 /// What the user chose to put in (or leave out of) the key.
 #[derive(Clone, Debug, Default)]
@@ -81,6 +81,9 @@ pub struct Action {
     pub parts: Parts,
     /// The declared outputs as given, in declaration order.
     pub outputs: Vec<PathBuf>,
+    /// Every file and directory hashed for the key, with its identity then:
+    /// if one moved by the time the command ends, the result is not stored.
+    pub watched: Vec<(PathBuf, Identity)>,
 }
 
 /// Why a key could not be computed; the command then runs uncached.
@@ -101,6 +104,76 @@ impl std::fmt::Display for KeyError {
     }
 }
 
+/// Everything a key is computed from, as raw bytes (names need not be
+/// UTF-8). Two different values always encode differently.
+#[derive(Clone, Debug, PartialEq)]
+struct Components {
+    argv: Vec<OsString>,
+    exe: PathBuf,
+    exe_digest: Digest,
+    inputs: Vec<(PathBuf, InputKind, Option<Digest>)>,
+    stdin: Option<Digest>,
+    outputs: Vec<PathBuf>,
+    env: Vec<(OsString, Option<OsString>)>,
+    salt: Option<OsString>,
+    cwd: Option<PathBuf>,
+}
+
+impl Components {
+    fn encode(&self) -> Vec<u8> {
+        let mut enc = Encoder::default();
+        enc.u64(KEY_VERSION);
+        enc.list(self.argv.iter().map(|a| a.as_bytes()));
+        enc.bytes(self.exe.as_os_str().as_bytes());
+        enc.bytes(&self.exe_digest.0);
+        enc.u64(self.inputs.len() as u64);
+        for (path, kind, digest) in &self.inputs {
+            enc.bytes(path.as_os_str().as_bytes());
+            enc.bytes(&[*kind as u8]);
+            enc.option(digest.as_ref().map(|d| &d.0[..]));
+        }
+        enc.option(self.stdin.as_ref().map(|d| &d.0[..]));
+        enc.list(self.outputs.iter().map(|o| o.as_os_str().as_bytes()));
+        enc.u64(self.env.len() as u64);
+        for (name, value) in &self.env {
+            enc.bytes(name.as_bytes());
+            enc.option(value.as_ref().map(|v| v.as_bytes()));
+        }
+        enc.option(self.salt.as_ref().map(|s| s.as_bytes()));
+        enc.option(self.cwd.as_ref().map(|c| c.as_os_str().as_bytes()));
+        enc.0
+    }
+
+    fn parts(&self) -> Parts {
+        Parts {
+            argv: self.argv.iter().map(|a| lossy(a)).collect(),
+            exe: lossy(self.exe.as_os_str()),
+            exe_digest: self.exe_digest,
+            inputs: self
+                .inputs
+                .iter()
+                .map(|(path, kind, digest)| Input {
+                    path: lossy(path.as_os_str()),
+                    kind: *kind,
+                    digest: *digest,
+                })
+                .collect(),
+            stdin: self.stdin,
+            outputs: self.outputs.iter().map(|o| lossy(o.as_os_str())).collect(),
+            env: self
+                .env
+                .iter()
+                .map(|(name, value)| EnvVar {
+                    name: lossy(name),
+                    value: value.as_ref().map(|v| Digest::of(v.as_bytes())),
+                })
+                .collect(),
+            salt: self.salt.as_ref().map(|s| lossy(s)),
+            cwd: self.cwd.as_ref().map(|c| lossy(c.as_os_str())),
+        }
+    }
+}
+
 /// Computes the key of running `argv` (whose program resolved to `exe`).
 pub fn build(
     argv: &[OsString],
@@ -115,72 +188,54 @@ pub fn build(
     };
     let exe_digest = stat.digest_file(exe).map_err(fail(exe))?.digest;
 
-    let mut inputs = Vec::new();
+    let mut watched = Vec::new();
+    let mut inputs: Vec<(PathBuf, InputKind, Option<Digest>)> = Vec::new();
     for path in &opts.inputs {
-        inputs.extend(hash_input(path, true, stat).map_err(fail(path))?);
+        let input = hash_input(path, true, stat, &mut watched).map_err(fail(path))?;
+        inputs.extend(input.map(|(kind, digest)| (path.clone(), kind, digest)));
     }
     if opts.auto_inputs {
         for path in auto_input_candidates(argv) {
             let declared_out = opts.outputs.iter().any(|o| same_path(o, &path));
-            let declared_in = inputs.iter().any(|i| same_path(Path::new(&i.path), &path));
+            let declared_in = inputs.iter().any(|(p, _, _)| same_path(p, &path));
             if declared_out || declared_in {
                 continue;
             }
-            if let Some(input) = hash_input(&path, false, stat).map_err(fail(&path))? {
-                inputs.push(input);
-            }
+            let input = hash_input(&path, false, stat, &mut watched).map_err(fail(&path))?;
+            inputs.extend(input.map(|(kind, digest)| (path, kind, digest)));
         }
     }
 
-    let env: Vec<(OsString, Option<OsString>)> = opts
-        .env
-        .iter()
-        .map(|name| (name.clone(), std::env::var_os(name)))
-        .collect();
-
-    let mut enc = Encoder::default();
-    enc.u64(KEY_VERSION);
-    enc.list(argv.iter().map(|a| a.as_bytes()));
-    enc.bytes(exe.as_os_str().as_bytes());
-    enc.bytes(&exe_digest.0);
-    enc.u64(inputs.len() as u64);
-    for input in &inputs {
-        enc.bytes(input.path.as_bytes());
-        enc.bytes(&[input.kind as u8]);
-        enc.bytes(input.digest.as_ref().map_or(&[][..], |d| &d.0));
-    }
-    enc.option(stdin.as_ref().map(|d| &d.0[..]));
-    enc.list(opts.outputs.iter().map(|o| o.as_os_str().as_bytes()));
-    enc.u64(env.len() as u64);
-    for (name, value) in &env {
-        enc.bytes(name.as_bytes());
-        enc.option(value.as_ref().map(|v| v.as_bytes()));
-    }
-    enc.option(opts.salt.as_ref().map(|s| s.as_bytes()));
-    enc.option(opts.cwd.as_ref().map(|c| c.as_os_str().as_bytes()));
-
-    let parts = Parts {
-        argv: argv.iter().map(|a| lossy(a)).collect(),
-        exe: lossy(exe.as_os_str()),
+    let components = Components {
+        argv: argv.to_vec(),
+        exe: exe.to_path_buf(),
         exe_digest,
         inputs,
         stdin,
-        outputs: opts.outputs.iter().map(|o| lossy(o.as_os_str())).collect(),
-        env: env
+        outputs: opts.outputs.clone(),
+        env: opts
+            .env
             .iter()
-            .map(|(name, value)| EnvVar {
-                name: lossy(name),
-                value: value.as_ref().map(|v| Digest::of(v.as_bytes())),
-            })
+            .map(|name| (name.clone(), std::env::var_os(name)))
             .collect(),
-        salt: opts.salt.as_ref().map(|s| lossy(s)),
-        cwd: opts.cwd.as_ref().map(|c| lossy(c.as_os_str())),
+        salt: opts.salt.clone(),
+        cwd: opts.cwd.clone(),
     };
     Ok(Action {
-        key: Digest::of(&enc.0),
-        parts,
+        key: Digest::of(&components.encode()),
+        parts: components.parts(),
         outputs: opts.outputs.clone(),
+        watched,
     })
+}
+
+/// The first watched input whose identity moved since it was hashed.
+pub fn changed_input(action: &Action) -> Option<&Path> {
+    action
+        .watched
+        .iter()
+        .find(|(path, then)| std::fs::metadata(path).map(|m| identity(&m)).ok() != Some(*then))
+        .map(|(path, _)| path.as_path())
 }
 
 /// Input paths are stored as text; file names that are not UTF-8 still
@@ -215,38 +270,40 @@ fn auto_input_candidates(argv: &[OsString]) -> Vec<PathBuf> {
 /// Hashes one input. `declared` inputs that are missing count as absent;
 /// automatic candidates that are missing, or that are not regular files or
 /// directories (devices, FIFOs), are not inputs at all.
-fn hash_input(path: &Path, declared: bool, stat: &StatCache) -> io::Result<Option<Input>> {
+fn hash_input(
+    path: &Path,
+    declared: bool,
+    stat: &StatCache,
+    watched: &mut Vec<(PathBuf, Identity)>,
+) -> io::Result<Option<(InputKind, Option<Digest>)>> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(e) if names_nothing(&e) => {
-            return Ok(declared.then(|| Input {
-                path: lossy(path.as_os_str()),
-                kind: InputKind::Absent,
-                digest: None,
-            }));
-        }
+        Err(e) if names_nothing(&e) => return Ok(declared.then_some((InputKind::Absent, None))),
         // A path we cannot even stat (permissions) may be an input we
         // cannot see: refuse to guess.
         Err(e) => return Err(e),
     };
-    let (kind, digest) = if meta.is_dir() {
-        (InputKind::Dir, digest_dir(path, stat)?)
+    if meta.is_dir() {
+        let digest = digest_dir(path, stat, watched)?;
+        Ok(Some((InputKind::Dir, Some(digest))))
     } else if meta.is_file() {
-        (InputKind::File, stat.digest_file(path)?.digest)
+        let file = stat.digest_file(path)?;
+        watched.push((path.to_path_buf(), file.identity));
+        Ok(Some((InputKind::File, Some(file.digest))))
     } else {
-        return Ok(None);
-    };
-    Ok(Some(Input {
-        path: lossy(path.as_os_str()),
-        kind,
-        digest: Some(digest),
-    }))
+        Ok(None)
+    }
 }
 
 /// The digest of a directory tree: every entry's relative path, type,
 /// exec bit and content digest, in sorted order. Symlinks are not followed
-/// (their target text is hashed).
-pub fn digest_dir(root: &Path, stat: &StatCache) -> io::Result<Digest> {
+/// (their target text is hashed). Every directory and file is watched.
+fn digest_dir(
+    root: &Path,
+    stat: &StatCache,
+    watched: &mut Vec<(PathBuf, Identity)>,
+) -> io::Result<Digest> {
+    watched.push((root.to_path_buf(), identity(&std::fs::metadata(root)?)));
     let mut enc = Encoder::default();
     let walk = walkdir::WalkDir::new(root)
         .min_depth(1)
@@ -258,11 +315,14 @@ pub fn digest_dir(root: &Path, stat: &StatCache) -> io::Result<Digest> {
         let ft = entry.file_type();
         if ft.is_dir() {
             enc.bytes(b"d");
+            let meta = entry.metadata().map_err(io::Error::from)?;
+            watched.push((entry.path().to_path_buf(), identity(&meta)));
         } else if ft.is_symlink() {
             enc.bytes(b"l");
             enc.bytes(std::fs::read_link(entry.path())?.as_os_str().as_bytes());
         } else if ft.is_file() {
             let f = stat.digest_file(entry.path())?;
+            watched.push((entry.path().to_path_buf(), f.identity));
             enc.bytes(if f.executable { b"x" } else { b"f" });
             enc.bytes(&f.digest.0);
         } else {

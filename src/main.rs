@@ -24,7 +24,18 @@ use crate::cli::{Cli, Command};
 /// The version, with `git describe` when built from a checkout.
 pub const VERSION: &str = env!("JL_VERSION");
 
+/// What `jl` alone prints: enough to get going.
+const SHORT_USAGE: &str = "\
+Usage: jl run [OPTIONS] [--] CMD [ARGS]...   run CMD through the cache
+       jl map [OPTIONS] [--] CMD [ARGS]...   run CMD over stdin's lines in parallel
+       jl ls | show | stats | explain | gc | rm | clear | verify
+Try 'jl --help', 'jl run --help' or 'man jl'.";
+
 fn main() -> ExitCode {
+    if std::env::args_os().len() == 1 {
+        eprintln!("{SHORT_USAGE}");
+        return ExitCode::from(error::USAGE as u8);
+    }
     let cli = Cli::parse();
     let code = match dispatch(cli) {
         Ok(code) => code,

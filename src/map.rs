@@ -27,6 +27,7 @@ use crate::exec::{self, Job};
 use crate::joblog::{self, Row};
 use crate::progress::{Counts, Progress};
 use crate::run::{self, Captured, Live, Outcome, Settings};
+use crate::store::local::Spooled;
 use crate::store::{Entry, Store};
 use crate::tokens::Tokens;
 
@@ -371,6 +372,11 @@ fn execute(
         }
         dispatched += 1;
         let job = Prepared::new(&plan, index, seq, item);
+        if job.item.contains(&0) {
+            let message = "the item holds a NUL byte, which no argument can hold; use -0 to split items at NUL";
+            let _ = done_tx.send(failed_to_start(&job, crate::error::USAGE, message.into()));
+            continue;
+        }
         let exe = exes
             .entry(job.argv[0].clone())
             .or_insert_with(|| exec::resolve(&job.argv[0]));
@@ -428,8 +434,8 @@ impl Done {
             cached: false,
             started: SystemTime::now(),
             runtime: Duration::ZERO,
-            stdout: Captured::Spool(None),
-            stderr: Captured::Spool(None),
+            stdout: Captured::Spool(Spooled::default()),
+            stderr: Captured::Spool(Spooled::default()),
             error: None,
             skipped: false,
         }
@@ -645,8 +651,8 @@ fn row(done: &Done, received: u64) -> Row {
 fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) -> u64 {
     let received = match &done.stdout {
         Captured::Blob(b) => b.size,
-        Captured::Spool(Some(p)) => std::fs::metadata(p).map_or(0, |m| m.len()),
-        _ => 0,
+        Captured::Spool(spooled) => spooled.len(),
+        Captured::Lost => 0,
     };
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
@@ -660,10 +666,8 @@ fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) ->
                 Some(store) if blob.size > 0 => store.read_blob(blob).and_then(|v| v.write_to(out)),
                 _ => Ok(()),
             },
-            Captured::Spool(Some(path)) => {
-                File::open(path).and_then(|mut f| io::copy(&mut f, out).map(drop))
-            }
-            Captured::Spool(None) | Captured::Lost => Ok(()),
+            Captured::Spool(spooled) => spooled.write_to(out),
+            Captured::Lost => Ok(()),
         };
         if let Err(e) = result {
             if is_stdout && e.kind() == io::ErrorKind::BrokenPipe {

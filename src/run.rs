@@ -18,7 +18,7 @@ use crate::cli::RunArgs;
 use crate::digest::{Digest, StatCache};
 use crate::exec::{self, Finished, Job, SpawnError, Tee};
 use crate::key::{self, Action, KeyOptions};
-use crate::store::local::Verified;
+use crate::store::local::{Spooled, Verified};
 use crate::store::{
     Blob, BlobWriter, ENTRY_FORMAT, Entry, Lookup, OutputFile, RawPath, Store, now_ms,
 };
@@ -186,7 +186,7 @@ pub enum Live {
 /// Captured output of a job that ran, for deferred display.
 pub enum Captured {
     Blob(Blob),
-    Spool(Option<tempfile::TempPath>),
+    Spool(Spooled),
     Lost,
 }
 
@@ -234,8 +234,9 @@ pub fn perform(
         }
     }
     let capture = || match (cacheable, &live) {
-        (Some((_, store)), _) => Some(store.blob_writer()),
-        (None, Live::Deferred) => Some(BlobWriter::new_in(std::env::temp_dir())),
+        (Some((_, store)), Live::Terminal) => Some(store.blob_writer()),
+        (Some((_, store)), Live::Deferred) => Some(store.blob_writer().keeping()),
+        (None, Live::Deferred) => Some(BlobWriter::new_in(std::env::temp_dir()).keeping()),
         (None, Live::Terminal) => None,
     };
     let (stdout, stderr) = match live {
@@ -263,10 +264,31 @@ pub fn perform(
     let out_capture = finished.stdout.capture.take();
     let err_capture = finished.stderr.capture.take();
     let spool = |w: Option<BlobWriter>| match w.map(BlobWriter::into_spool) {
-        Some(Ok(path)) => Captured::Spool(path),
+        Some(Ok(spooled)) => Captured::Spool(spooled),
         _ => Captured::Lost,
     };
-    let (stdout, stderr) = match (cacheable, clean && wanted) {
+    let capture_error = [&out_capture, &err_capture]
+        .into_iter()
+        .flatten()
+        .find_map(|w| w.error());
+    if let (Some(e), Some((_, store))) = (capture_error, cacheable) {
+        store_warning(format_args!(
+            "cannot write to store {}: {e}",
+            store.root().display()
+        ));
+        cacheable = None;
+    }
+    let moved = match cacheable {
+        Some((action, _)) if clean && wanted => key::changed_input(action),
+        _ => None,
+    };
+    if let Some(path) = moved {
+        crate::error::warn(format_args!(
+            "input '{}' changed while the command ran; its result is not cached",
+            path.display()
+        ));
+    }
+    let (stdout, stderr) = match (cacheable, clean && wanted && moved.is_none()) {
         (Some((action, store)), true) => {
             let mut published = (None, None);
             let result = commit(

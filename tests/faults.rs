@@ -104,44 +104,130 @@ fn a_blob_replaced_by_a_symlink_is_refused() {
     assert_eq!(env.count("count"), 2);
 }
 
+/// `jl verify --json` finds nothing wrong.
+fn assert_store_clean(env: &TestEnv, when: &str) {
+    let verify = env.run(&["verify", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    for problem in ["corrupt_entries", "corrupt_blobs", "missing_blobs"] {
+        assert_eq!(report[problem], serde_json::json!([]), "{problem} {when}");
+    }
+}
+
 #[test]
-fn kill_9_mid_write_never_leaves_a_broken_store() {
+fn kill_9_at_50_moments_of_a_miss_never_leaves_a_broken_store() {
     let env = TestEnv::new();
-    let script = "echo x >> count; head -c 2000000 /dev/zero | tr '\\0' y; head -c 500000 /dev/zero > out.bin";
+    let script = "head -c 2000000 /dev/zero | tr '\\0' y; head -c 500000 /dev/zero > out.bin";
     let args = ["run", "-o", "out.bin", "--", "sh", "-c", script];
-    for i in 0..12u64 {
+    // Kill moments spread over the whole miss (about 40 ms here), in a
+    // scrambled order so each starts from a differently damaged store.
+    for i in 0..50u64 {
+        let delay = Duration::from_micros((i * 7919) % 50 * 1000 + (i * 104_729) % 1000);
         let mut child = env.jl().args(args).stdout(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(2 + i * 3));
+        std::thread::sleep(delay);
         child.kill().unwrap();
         child.wait().unwrap();
-        let verify = env.run(&["verify", "--json"]);
-        let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
-        assert_eq!(
-            report["corrupt_entries"],
-            serde_json::json!([]),
-            "iteration {i}"
-        );
-        assert_eq!(
-            report["corrupt_blobs"],
-            serde_json::json!([]),
-            "iteration {i}"
-        );
-        assert_eq!(
-            report["missing_blobs"],
-            serde_json::json!([]),
-            "iteration {i}"
-        );
+        assert_store_clean(&env, &format!("after a kill at {delay:?}"));
+        if i % 10 == 9 {
+            // Sometimes let a run commit, so later kills hit a store that
+            // has the entry (a hit) or is replacing it (--force).
+            let out = env.run(&args);
+            assert_eq!(out.stdout.len(), 2_000_000);
+            let _ = std::fs::remove_file(env.path("out.bin"));
+            let mut force = env.jl();
+            force.args(["run", "--force"]).args(&args[1..]);
+            let mut child = force.stdout(Stdio::null()).spawn().unwrap();
+            std::thread::sleep(delay);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert_store_clean(&env, "after a kill of --force");
+        }
     }
     let out = env.run(&args);
     assert!(out.status.success());
-    assert_eq!(out.stdout.len(), 2_000_000);
+    assert_eq!(out.stdout, vec![b'y'; 2_000_000]);
     std::fs::remove_file(env.path("out.bin")).unwrap();
     let again = env.run(&args);
-    assert_eq!(again.stdout.len(), 2_000_000);
+    assert_eq!(again.stdout, vec![b'y'; 2_000_000]);
     assert_eq!(
-        std::fs::metadata(env.path("out.bin")).unwrap().len(),
-        500_000
+        std::fs::read(env.path("out.bin")).unwrap(),
+        vec![0; 500_000]
     );
+}
+
+#[test]
+fn a_full_disk_still_gives_every_map_job_its_whole_output() {
+    if !is_root() {
+        eprintln!("needs root to mount a small tmpfs; CI runs as root");
+        return;
+    }
+    let env = TestEnv::new();
+    let _full = Mount::tmpfs(&env.store, "1m", "");
+    let script = "head -c 600000 /dev/zero | tr '\\0' x; echo \" $1\"; echo err$1 >&2; exit $1";
+    let mut child = env
+        .jl()
+        .args(["map", "-q", "-j2", "--", "sh", "-c", script, "sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"0\n1\n0\n0\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let x = "x".repeat(600_000);
+    assert_eq!(stdout(&out), format!("{x} 0\n{x} 1\n{x} 0\n{x} 0\n"));
+    assert_eq!(out.status.code(), Some(1), "one job failed");
+    let err = stderr(&out);
+    assert_eq!(err.matches("err0").count(), 3, "{err}");
+    assert!(
+        err.contains("jl: warning:") && err.contains("No space left"),
+        "{err}"
+    );
+    assert_store_clean(&env, "after a full disk");
+}
+
+#[test]
+fn a_store_owned_by_someone_else_warns_once_and_runs() {
+    if !is_root() {
+        eprintln!("needs root to run jl as another user; CI runs as root");
+        return;
+    }
+    let env = TestEnv::new();
+    env.run(&["run", "--", "true"]);
+    assert!(env.store.join("VERSION").exists(), "root made the store");
+    let out = env
+        .jl_as_nobody()
+        .args(["run", "--", "sh", "-c", "echo ran; exit 4"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "ran\n");
+    assert_eq!(out.status.code(), Some(4));
+    let err = stderr(&out);
+    assert_eq!(err.matches("jl: warning:").count(), 1, "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+}
+
+#[test]
+fn an_entry_claiming_a_huge_blob_is_a_miss() {
+    let env = TestEnv::new();
+    let args = counted("echo content", &[]);
+    env.run(&args);
+    let entry_path = &env.entries()[0];
+    let mut entry: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry_path).unwrap()).unwrap();
+    entry["stdout"]["size"] = (1u64 << 40).into();
+    std::fs::write(entry_path, serde_json::to_vec(&entry).unwrap()).unwrap();
+    let out = env.run(&args);
+    assert_eq!(stdout(&out), "content\n");
+    assert!(out.status.success());
+    assert_eq!(env.count("count"), 2, "a miss, not a replay");
+    assert_eq!(stdout(&env.run(&args)), "content\n");
+    assert_eq!(env.count("count"), 2, "and repaired");
 }
 
 #[test]
@@ -152,6 +238,10 @@ fn bad_options_are_usage_errors_that_touch_nothing() {
         vec!["run", "--bogus", "--", "true"],
         vec!["run", "--"],
         vec!["map", "-j", "0", "--", "true"],
+        vec!["map", "--shard", "3/2", "--", "true"],
+        vec!["gc", "--max-size", "lots"],
+        vec!["show"],
+        vec![],
     ] {
         let out = env.run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));

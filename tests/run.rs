@@ -280,8 +280,10 @@ fn exit_statuses_mirror_the_command() {
     );
     let killed = env.run(&["run", "--", "sh", "-c", "kill -TERM $$"]);
     assert_eq!(killed.status.code(), Some(128 + 15));
-    let usage = env.run(&["run", "sh"]);
+    let usage = env.run(&["run"]);
     assert_eq!(usage.status.code(), Some(2));
+    let without_dashes = env.run(&["run", "echo", "-n", "hi"]);
+    assert_eq!(stdout(&without_dashes), "hi", "`--` is optional");
 }
 
 #[test]
@@ -362,14 +364,17 @@ fn a_corrupt_entry_is_a_miss_and_is_replaced() {
 }
 
 #[test]
-fn identical_runs_started_together_execute_once() {
+fn thirty_two_identical_runs_started_together_execute_once() {
     let env = TestEnv::new();
-    let args = counted("sleep 1; echo done", &[]);
-    let children: Vec<_> = (0..4)
+    let args = counted("sleep 0.5; echo done; echo note >&2; exit 3", &[]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.insert(1, "--cache-failures");
+    let children: Vec<_> = (0..32)
         .map(|_| {
             env.jl()
                 .args(&args)
                 .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
@@ -377,7 +382,8 @@ fn identical_runs_started_together_execute_once() {
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert_eq!(stdout(&out), "done\n");
-        assert!(out.status.success());
+        assert_eq!(stderr(&out), "note\n");
+        assert_eq!(out.status.code(), Some(3));
     }
     assert_eq!(env.count("count"), 1);
 }

@@ -205,7 +205,7 @@ fn gc_dry_run_removes_nothing_and_max_age_evicts_old_entries() {
 }
 
 #[test]
-fn gc_in_a_loop_beside_writers_never_breaks_committed_entries() {
+fn gc_in_a_loop_beside_32_writers_never_breaks_committed_entries() {
     let env = TestEnv::new();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let gc = {
@@ -220,11 +220,11 @@ fn gc_in_a_loop_beside_writers_never_breaks_committed_entries() {
             }
         })
     };
-    let writers: Vec<_> = (0..4)
+    let writers: Vec<_> = (0..32)
         .map(|w| {
             let store = env.store.clone();
             std::thread::spawn(move || {
-                for i in 0..15 {
+                for i in 0..3 {
                     let out = std::process::Command::new(env!("CARGO_BIN_EXE_jl"))
                         .args(["run", "--", "echo", &format!("w{w} i{i}")])
                         .env("JL_STORE", &store)
@@ -240,9 +240,9 @@ fn gc_in_a_loop_beside_writers_never_breaks_committed_entries() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     gc.join().unwrap();
-    assert_eq!(json(&env.run(&["stats", "--json"]))["entries"], 60);
-    for w in 0..4 {
-        for i in 0..15 {
+    assert_eq!(json(&env.run(&["stats", "--json"]))["entries"], 96);
+    for w in 0..32 {
+        for i in 0..3 {
             let out = env.run(&["run", "-v", "--", "echo", &format!("w{w} i{i}")]);
             assert_eq!(stdout(&out), format!("w{w} i{i}\n"));
             assert!(String::from_utf8_lossy(&out.stderr).contains("[jl] Cached"));

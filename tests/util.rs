@@ -51,6 +51,29 @@ impl TestEnv {
         cmd
     }
 
+    /// `jl` run as user nobody, as [`TestEnv::jl`] otherwise (root only:
+    /// for permissions that root would ignore). The binary is copied into
+    /// the test dir, which is opened to everyone, so nobody can run it
+    /// wherever the checkout lives.
+    pub fn jl_as_nobody(&self) -> Command {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.path("jl-for-nobody");
+        if !bin.exists() {
+            std::fs::copy(env!("CARGO_BIN_EXE_jl"), &bin).unwrap();
+            let open = std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(self.root(), open).unwrap();
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin)
+            .current_dir(self.root())
+            .env("JL_STORE", &self.store)
+            .env_remove("JL_LOG")
+            .env_remove("JL_MAX_SIZE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs `jl ARGS...` and returns its output.
     pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.jl().args(args).output().expect("jl runs")

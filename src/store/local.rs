@@ -413,6 +413,31 @@ pub struct BlobWriter {
     hasher: blake3::Hasher,
     size: u64,
     error: Option<io::Error>,
+    /// Bytes that arrived after a write error, kept when nothing else
+    /// holds them (see [`BlobWriter::keeping`]).
+    tail: Option<Vec<u8>>,
+}
+
+/// Captured bytes that were not published: the temp file holds the first
+/// part, `tail` what came after the disk refused more.
+#[derive(Default)]
+pub struct Spooled {
+    pub file: Option<tempfile::TempPath>,
+    pub tail: Vec<u8>,
+}
+
+impl Spooled {
+    pub fn len(&self) -> u64 {
+        let file = self.file.as_ref().and_then(|p| fs::metadata(p).ok());
+        file.map_or(0, |m| m.len()) + self.tail.len() as u64
+    }
+
+    pub fn write_to(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+        if let Some(path) = &self.file {
+            io::copy(&mut File::open(path)?, out)?;
+        }
+        out.write_all(&self.tail)
+    }
 }
 
 impl BlobWriter {
@@ -424,16 +449,32 @@ impl BlobWriter {
             hasher: blake3::Hasher::new(),
             size: 0,
             error: None,
+            tail: None,
         }
     }
 
-    /// Keeps the bytes as a temp file without publishing them (output of
-    /// a job that is not cached but still has to be shown). `Ok(None)`
-    /// for no bytes.
-    pub fn into_spool(mut self) -> io::Result<Option<tempfile::TempPath>> {
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(self.file.take().map(|f| f.into_temp_path())),
+    /// For a capture that is the only copy of its stream (`jl map`): after
+    /// a write error (a full disk), the bytes written so far stay in the
+    /// temp file and later ones are kept in memory, so none are lost.
+    pub fn keeping(mut self) -> BlobWriter {
+        self.tail = Some(Vec::new());
+        self
+    }
+
+    /// Why the capture stopped, if it did: it can then not be published.
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+
+    /// Keeps the bytes without publishing them (output of a job that is
+    /// not cached but still has to be shown). Fails if bytes were lost.
+    pub fn into_spool(mut self) -> io::Result<Spooled> {
+        match (self.error.take(), self.tail.take()) {
+            (Some(e), None) => Err(e),
+            (_, tail) => Ok(Spooled {
+                file: self.file.take().map(|f| f.into_temp_path()),
+                tail: tail.unwrap_or_default(),
+            }),
         }
     }
 
@@ -451,17 +492,33 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.error.is_none() && !buf.is_empty() {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.error.is_none() {
             match self.write_inner(buf) {
                 Ok(()) => {
                     self.hasher.update(buf);
                     self.size += buf.len() as u64;
+                    return Ok(buf.len());
                 }
-                Err(e) => {
-                    self.error = Some(e);
-                    self.file = None;
-                }
+                Err(e) => self.error = Some(e),
             }
+            // The file keeps exactly the bytes counted so far (a failed
+            // write may have left part of `buf`); the tail takes the rest.
+            let truncated = match &self.file {
+                Some(f) => f.as_file().set_len(self.size).is_ok(),
+                None => true,
+            };
+            if !truncated {
+                self.tail = None;
+            }
+            if self.tail.is_none() {
+                self.file = None;
+            }
+        }
+        if let Some(tail) = &mut self.tail {
+            tail.extend_from_slice(buf);
         }
         Ok(buf.len())
     }

@@ -402,12 +402,129 @@ impl Encoder {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::ffi::OsStringExt;
+
+    use proptest::prelude::*;
+
     use super::*;
 
     fn encode_list(items: &[&str]) -> Vec<u8> {
         let mut e = Encoder::default();
         e.list(items.iter().map(|s| s.as_bytes()));
         e.0
+    }
+
+    /// Reads an encoding back; that this inverts [`Components::encode`]
+    /// proves no two components share an encoding.
+    fn decode(bytes: &[u8]) -> Components {
+        struct D<'a>(&'a [u8]);
+        impl D<'_> {
+            fn u64(&mut self) -> u64 {
+                let (n, rest) = self.0.split_at(8);
+                self.0 = rest;
+                u64::from_le_bytes(n.try_into().unwrap())
+            }
+            fn bytes(&mut self) -> Vec<u8> {
+                let len = self.u64() as usize;
+                let (b, rest) = self.0.split_at(len);
+                self.0 = rest;
+                b.to_vec()
+            }
+            fn os(&mut self) -> OsString {
+                OsString::from_vec(self.bytes())
+            }
+            fn digest(&mut self) -> Digest {
+                Digest(self.bytes().try_into().unwrap())
+            }
+            fn option<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
+                (self.u64() == 1).then(|| f(self))
+            }
+            fn list<T>(&mut self, mut f: impl FnMut(&mut Self) -> T) -> Vec<T> {
+                (0..self.u64()).map(|_| f(self)).collect()
+            }
+        }
+        let mut d = D(bytes);
+        assert_eq!(d.u64(), KEY_VERSION);
+        let argv = d.list(D::os);
+        let exe = d.os().into();
+        let exe_digest = d.digest();
+        let inputs = d.list(|d| {
+            let path = d.os().into();
+            let kind = match d.bytes()[..] {
+                [0] => InputKind::File,
+                [1] => InputKind::Dir,
+                [2] => InputKind::Absent,
+                _ => panic!("bad kind"),
+            };
+            (path, kind, d.option(D::digest))
+        });
+        let stdin = d.option(D::digest);
+        let outputs = d.list(|d| d.os().into());
+        let env = d.list(|d| (d.os(), d.option(D::os)));
+        let salt = d.option(D::os);
+        let cwd = d.option(|d| d.os().into());
+        assert!(d.0.is_empty(), "trailing bytes");
+        Components {
+            argv,
+            exe,
+            exe_digest,
+            inputs,
+            stdin,
+            outputs,
+            env,
+            salt,
+            cwd,
+        }
+    }
+
+    /// Components over a tiny alphabet, so that near-collisions (split
+    /// or moved bytes, empty versus absent) come up often.
+    fn components() -> impl Strategy<Value = Components> {
+        let os = || {
+            proptest::collection::vec(prop::sample::select(vec![0u8, b'a', b'=', 0xff]), 0..3)
+                .prop_map(OsString::from_vec)
+        };
+        let digest = || prop::sample::select(vec![Digest([0; 32]), Digest([1; 32])]);
+        let kind = prop::sample::select(vec![InputKind::File, InputKind::Dir, InputKind::Absent]);
+        let few = |n| 0..n;
+        (
+            proptest::collection::vec(os(), few(3)),
+            os(),
+            digest(),
+            proptest::collection::vec((os(), kind, proptest::option::of(digest())), few(3)),
+            proptest::option::of(digest()),
+            proptest::collection::vec(os(), few(2)),
+            proptest::collection::vec((os(), proptest::option::of(os())), few(3)),
+            proptest::option::of(os()),
+            proptest::option::of(os()),
+        )
+            .prop_map(
+                |(argv, exe, exe_digest, inputs, stdin, outputs, env, salt, cwd)| Components {
+                    argv,
+                    exe: exe.into(),
+                    exe_digest,
+                    inputs: inputs
+                        .into_iter()
+                        .map(|(p, k, d)| (p.into(), k, d))
+                        .collect(),
+                    stdin,
+                    outputs: outputs.into_iter().map(PathBuf::from).collect(),
+                    env,
+                    salt,
+                    cwd: cwd.map(PathBuf::from),
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// `decode(encode(c)) == c` for all c: so distinct (argv, inputs,
+        /// env, ...) never encode to the same bytes.
+        #[test]
+        fn distinct_components_never_share_an_encoding(c in components()) {
+            prop_assert_eq!(decode(&c.encode()), c);
+        }
     }
 
     #[test]

@@ -249,3 +249,58 @@ fn bad_options_are_usage_errors_that_touch_nothing() {
     }
     assert!(!env.store.exists());
 }
+
+#[test]
+fn bare_jl_prints_short_usage() {
+    let env = TestEnv::new();
+    let out = env.run::<&str>(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.starts_with("Usage: jl run"), "{err}");
+    assert!(err.lines().count() <= 5, "short: {err}");
+}
+
+#[test]
+fn an_output_into_a_missing_directory_is_the_commands_failure() {
+    let env = TestEnv::new();
+    let out = env.run(&[
+        "run",
+        "-o",
+        "nodir/out.txt",
+        "--",
+        "sh",
+        "-c",
+        "echo x > nodir/out.txt",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "sh's own status");
+    assert!(stderr(&out).contains("nodir/out.txt"), "{}", stderr(&out));
+    assert!(env.entries().is_empty(), "a failure is not cached");
+}
+
+#[test]
+fn a_nul_byte_in_a_line_item_fails_that_job_only() {
+    let env = TestEnv::new();
+    let out = env.run_with_stdin(&["map", "-q", "--", "echo"], b"a\0b\n\nc\n");
+    assert_eq!(stdout(&out), "c\n");
+    assert_eq!(out.status.code(), Some(1), "one failed job");
+    assert!(stderr(&out).contains("NUL byte"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("use -0"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_million_input_lines_stream_through_a_shard() {
+    let env = TestEnv::new();
+    let lines: String = (1..=1_000_000).map(|i| format!("{i}\n")).collect();
+    let out = env.run_with_stdin(
+        &["map", "-q", "--shard", "7/1000", "--", "echo"],
+        lines.as_bytes(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected: String = (0..1000).map(|k| format!("{}\n", k * 1000 + 8)).collect();
+    assert!(
+        stdout(&out) == expected,
+        "every 1000th item from the 8th, in order"
+    );
+    assert_eq!(env.entries().len(), 1000);
+    assert_store_clean(&env, "after a million lines");
+}

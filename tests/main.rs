@@ -4,6 +4,7 @@ mod util;
 
 mod faults;
 mod generated;
+mod inputs;
 mod map;
 mod run;
 mod shell;

@@ -60,7 +60,7 @@ impl TestEnv {
         let bin = self.path("jl-for-nobody");
         if !bin.exists() {
             std::fs::copy(env!("CARGO_BIN_EXE_jl"), &bin).unwrap();
-            let open = std::fs::Permissions::from_mode(0o755);
+            let open = std::fs::Permissions::from_mode(0o777);
             std::fs::set_permissions(self.root(), open).unwrap();
         }
         let mut cmd = Command::new("setpriv");

@@ -356,11 +356,20 @@ fn a_corrupt_entry_is_a_miss_and_is_replaced() {
     let env = TestEnv::new();
     let args = counted("echo ok", &[]);
     env.run(&args);
-    let entry = &env.entries()[0];
-    std::fs::write(entry, "{ not json").unwrap();
+    let entry = env.entries()[0].clone();
+    std::fs::write(&entry, "{ not json").unwrap();
     assert_eq!(stdout(&env.run(&args)), "ok\n");
     assert_eq!(stdout(&env.run(&args)), "ok\n");
     assert_eq!(env.count("count"), 2);
+    // Truncated half-way, and emptied: each a miss, then replaced.
+    for cut in [2, 0] {
+        let len = std::fs::metadata(&entry).unwrap().len();
+        let file = std::fs::OpenOptions::new().write(true).open(&entry).unwrap();
+        file.set_len(if cut == 0 { 0 } else { len / cut }).unwrap();
+        assert_eq!(stdout(&env.run(&args)), "ok\n");
+        assert_eq!(stdout(&env.run(&args)), "ok\n");
+    }
+    assert_eq!(env.count("count"), 4);
 }
 
 #[test]

@@ -364,8 +364,11 @@ fn a_corrupt_entry_is_a_miss_and_is_replaced() {
     // Truncated half-way, and emptied: each a miss, then replaced.
     for cut in [2, 0] {
         let len = std::fs::metadata(&entry).unwrap().len();
-        let file = std::fs::OpenOptions::new().write(true).open(&entry).unwrap();
-        file.set_len(if cut == 0 { 0 } else { len / cut }).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&entry)
+            .unwrap();
+        file.set_len(len.checked_div(cut).unwrap_or(0)).unwrap();
         assert_eq!(stdout(&env.run(&args)), "ok\n");
         assert_eq!(stdout(&env.run(&args)), "ok\n");
     }

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# jl side by side with its peers, in one run so the ratios hold on a noisy
+# machine. Writes bench/RESULTS.md (or bench/RESULTS-quick.md with --quick).
+#
+#   bench/run.sh            the full run (about 10 minutes on 2 cores)
+#   bench/run.sh --quick    every case tiny: checks the harness still works
+#
+# Installs missing peers: hyperfine, GNU parallel, b3sum, ImageMagick and
+# GNU time from Debian; bkt and rust-parallel with `cargo install`. A peer
+# that cannot be installed shows as "n/a" in its row.
+# JL_BENCH_RSS_ITEMS overrides the item count of the peak-RSS case.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+quick=false
+[[ ${1:-} == --quick ]] && quick=true
+if $quick; then
+  jobs_n=300 big_mib=64 dir_files=300 pics=8 store_n=2000 runs=3 slow_runs=2
+  out=bench/RESULTS-quick.md
+else
+  jobs_n=10000 big_mib=1024 dir_files=10000 pics=200 store_n=100000 runs=30 slow_runs=3
+  out=bench/RESULTS.md
+fi
+rss_n=${JL_BENCH_RSS_ITEMS:-$store_n}
+
+# --- peers -------------------------------------------------------------
+apt_pkgs=()
+command -v hyperfine >/dev/null || apt_pkgs+=(hyperfine)
+command -v parallel >/dev/null || apt_pkgs+=(parallel)
+command -v b3sum >/dev/null || apt_pkgs+=(b3sum)
+[[ -x /usr/bin/convert ]] || apt_pkgs+=(imagemagick)
+[[ -x /usr/bin/time ]] || apt_pkgs+=(time)
+command -v python3 >/dev/null || apt_pkgs+=(python3)
+if ((${#apt_pkgs[@]})); then
+  apt-get update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q "${apt_pkgs[@]}" >/dev/null ||
+    echo "bench: could not install ${apt_pkgs[*]}" >&2
+fi
+export PATH=$HOME/.cargo/bin:$PATH
+for crate in bkt rust-parallel; do
+  command -v "$crate" >/dev/null || cargo install --locked -q "$crate" ||
+    echo "bench: could not install $crate" >&2
+done
+command -v hyperfine >/dev/null || { echo "bench: hyperfine is required" >&2; exit 1; }
+
+cargo build --release --quiet
+jl=$repo/target/x86_64-unknown-linux-gnu/release/jl
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+export JL_STORE=$work/store BKT_CACHE_DIR=$work/bkt
+results=$work/results.tsv
+: >"$results"
+
+# row CASE TOOL SECONDS [NOTE]: one measured median.
+row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${4:-}" >>"$results"; }
+
+# bench CASE RUNS [hyperfine options] -- NAME=COMMAND...: each command's median.
+bench() {
+  local case=$1 n=$2
+  shift 2
+  local opts=()
+  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  shift
+  local names=() cmds=() spec
+  for spec in "$@"; do
+    names+=("${spec%%=*}")
+    cmds+=("${spec#*=}")
+  done
+  hyperfine -N --style none --runs "$n" "${opts[@]}" --export-json "$work/h.json" "${cmds[@]}" >/dev/null
+  python3 - "$work/h.json" "$case" "${names[@]}" >>"$results" <<'EOF'
+import json, sys
+data = json.load(open(sys.argv[1]))["results"]
+for name, r in zip(sys.argv[3:], data):
+    print(f"{sys.argv[2]}\t{name}\t{r['median']}\t")
+EOF
+}
+
+have() { command -v "$1" >/dev/null; }
+echo "bench: warm hits" >&2
+
+# 1. Warm hit of a tiny command.
+"$jl" run -- echo hi >/dev/null
+have bkt && bkt --ttl=1h -- echo hi >/dev/null
+peers=("jl run=$jl run -- echo hi" "echo=/bin/echo hi" "true=/bin/true")
+have bkt && peers+=("bkt=bkt --ttl=1h -- echo hi")
+bench "1. warm hit of echo hi" $((runs * 10)) --warmup 20 -- "${peers[@]}"
+
+# 2. Hashing a fresh 1 GiB input, and the warm hit on it.
+echo "bench: hashing" >&2
+head -c $((big_mib << 20)) /dev/urandom >big.bin
+cat big.bin >/dev/null
+cold=("jl run (cold key)=$jl run -- true big.bin")
+have b3sum && cold+=("b3sum=b3sum big.bin")
+bench "2a. ${big_mib} MiB input, cold" "$slow_runs" --prepare "rm -rf $JL_STORE" -- "${cold[@]}"
+"$jl" run -- true big.bin
+sleep 1.1 # past the stat cache's racy window, as any real re-run would be
+"$jl" run -- true big.bin
+bench "2b. ${big_mib} MiB input, warm hit" $((runs * 10)) --warmup 10 -- \
+  "jl run=$jl run -- true big.bin" "true=/bin/true"
+
+# 3. Uncached dispatch of a trivial command.
+echo "bench: dispatch" >&2
+seq "$jobs_n" >items.txt
+dispatch=("jl map --no-cache=sh -c '$jl map -q -j2 --no-cache -a items.txt -- true'"
+  "xargs=sh -c 'xargs -P2 -n1 true <items.txt'")
+have parallel && dispatch+=("parallel=sh -c 'parallel -j2 true <items.txt'")
+have rust-parallel && dispatch+=("rust-parallel=sh -c 'rust-parallel -j2 true <items.txt'")
+bench "3. $jobs_n jobs of true, -j2, uncached" "$slow_runs" -- "${dispatch[@]}"
+bench "3b. $jobs_n jobs of true, -j2, storing each" "$slow_runs" --prepare "rm -rf $JL_STORE" -- \
+  "jl map=$jl map -q -j2 -a items.txt -- true"
+
+# 4. The same jobs, all cached.
+"$jl" map -q -j2 -a items.txt -- true
+bench "4. $jobs_n jobs of true, all cached" "$runs" --warmup 2 -- \
+  "jl map=$jl map -q -j2 -a items.txt -- true"
+
+# 5 and 6. A store of many small entries: peak RSS of the map that builds
+# it and of its cached rerun, then the store commands on it.
+echo "bench: $store_n-entry store" >&2
+rm -rf "$JL_STORE"
+seq "$rss_n" >many.txt
+rss() { /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null && echo $(($(cat "$work/rss") * 1024)); }
+row "5. peak RSS, $rss_n-item map" "jl map --no-cache (bytes)" "$(rss "$jl" map -q -j2 --no-cache -a many.txt -- true)"
+row "5. peak RSS, $rss_n-item map" "jl map, storing (bytes)" "$(rss "$jl" map -q -j2 -a many.txt -- echo)"
+row "5. peak RSS, $rss_n-item map" "jl map, all cached (bytes)" "$(rss "$jl" map -q -j2 -a many.txt -- echo)"
+if ((store_n != rss_n)); then
+  rm -rf "$JL_STORE"
+  seq "$store_n" | "$jl" map -q -j2 -- echo >/dev/null
+fi
+bench "6. store of $store_n entries" "$slow_runs" -- \
+  "jl stats=$jl stats" "jl ls | tail -1=sh -c '$jl ls | tail -1'"
+half=$(($(du -sb "$JL_STORE" | cut -f1) / 2))
+bench "6. store of $store_n entries" "$slow_runs" --prepare "cp -a $JL_STORE $work/gc-store" -- \
+  "jl gc --max-size (evicts half)=sh -c 'JL_STORE=$work/gc-store $jl gc --max-size ${half}B; rm -rf $work/gc-store'"
+
+# 7. A directory input of many small files.
+echo "bench: directory input" >&2
+mkdir tree
+seq 1 $((dir_files * 20)) | (cd tree && split -l 20 -a 5 - f)
+dir_cold=("jl run -i tree (cold key)=$jl run -i tree -- true")
+have b3sum && dir_cold+=("find | xargs b3sum=sh -c 'find tree -type f -print0 | xargs -0 b3sum >/dev/null'")
+bench "7a. directory of $dir_files files, cold" "$slow_runs" --prepare "rm -rf $JL_STORE" -- "${dir_cold[@]}"
+"$jl" run -i tree -- true
+bench "7b. directory of $dir_files files, warm hit" "$runs" --warmup 3 -- \
+  "jl run -i tree=$jl run -i tree -- true" "true=/bin/true"
+
+# 8. The seed's scenario: a color histogram of each of many pictures.
+echo "bench: pictures" >&2
+if [[ -x /usr/bin/convert ]]; then
+  mkdir pics
+  seq "$pics" | xargs -P2 -I{} /usr/bin/convert -size 320x240 plasma:fractal pics/{}.jpg
+  ls pics/*.jpg >pics.txt
+  hist='/usr/bin/convert {} -resize 64x64 -colors 8 -format %c histogram:info:-'
+  bench "8. histogram of $pics pictures, -j2" "$slow_runs" --prepare "rm -rf $JL_STORE" -- \
+    "jl map, first run=$jl map -q -j2 -a pics.txt -- $hist"
+  "$jl" map -q -j2 -a pics.txt -- $hist >/dev/null
+  peers=("jl map, second run=$jl map -q -j2 -a pics.txt -- $hist")
+  have parallel && peers+=("parallel=sh -c 'parallel -j2 $hist <pics.txt'")
+  bench "8. histogram of $pics pictures, -j2" "$slow_runs" -- "${peers[@]}"
+fi
+
+# --- report ------------------------------------------------------------
+versions() {
+  local t
+  for t in hyperfine parallel b3sum bkt rust-parallel; do
+    have "$t" && printf -- '- %s: %s\n' "$t" "$("$t" --version 2>&1 | head -1)"
+  done
+  [[ -x /usr/bin/convert ]] && printf -- '- ImageMagick: %s\n' "$(/usr/bin/convert -version | head -1)"
+  true
+}
+{
+  echo "# jl benchmarks"
+  echo
+  echo "Written by \`bench/run.sh$($quick && echo ' --quick')\` on $(date -u +%Y-%m-%d)."
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -h | awk '/Mem:/{print $2}') memory, $(uname -sr)."
+  echo "jl $("$jl" --version | cut -d' ' -f2), release binary $(stat -c %s "$jl") bytes."
+  echo
+  versions
+  echo
+  python3 - "$results" <<'EOF'
+import sys
+from collections import OrderedDict
+
+cases = OrderedDict()
+for line in open(sys.argv[1]):
+    case, tool, value, _ = line.rstrip("\n").split("\t")
+    cases.setdefault(case, []).append((tool, float(value)))
+
+def fmt(tool, v):
+    if "bytes" in tool:
+        return f"{v / 2**20:.1f} MiB"
+    return f"{v * 1000:.2f} ms" if v < 1 else f"{v:.2f} s"
+
+print("Medians; **× jl** is the tool's time over jl's time in the same case")
+print("(above 1: jl is faster). Rates are jobs per second.")
+print()
+print("| case | tool | median | jobs/s | × jl |")
+print("| --- | --- | --- | --- | --- |")
+for case, rows in cases.items():
+    jl = next((v for t, v in rows if t.startswith("jl")), None)
+    n = next((int(w) for w in case.split() if w.isdigit() and "jobs" in case), None)
+    for tool, v in rows:
+        rate = f"{n / v:,.0f}" if n and "bytes" not in tool else ""
+        ratio = f"{v / jl:.2f}" if jl and not tool.startswith("jl") and "bytes" not in tool else ""
+        print(f"| {case} | {tool} | {fmt(tool, v)} | {rate} | {ratio} |")
+EOF
+} >"$repo/$out"
+echo "bench: wrote $out" >&2
+cat "$repo/$out"

@@ -7,11 +7,13 @@
 //! changed within [`RACY_MARGIN`] of being hashed is not remembered, because
 //! a second write in the same timestamp tick would go unseen.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// A BLAKE3 digest.
@@ -68,15 +70,21 @@ impl<'de> serde::Deserialize<'de> for Digest {
 const SMALL_FILE: u64 = 256 * 1024;
 /// Files from this size on are hashed by several threads over an mmap.
 const PARALLEL_FILE: u64 = 4 * 1024 * 1024;
+/// At most this many digests are remembered in memory (a map over a
+/// million distinct files must not keep a million).
+const SEEN_MAX: usize = 4096;
 /// A file modified less than this long before it was hashed is "racily
 /// clean" and its digest is not remembered.
 pub const RACY_MARGIN: Duration = Duration::from_secs(1);
 
 /// Digests of large files by identity, kept in `<store>/stat/`.
-/// With no directory it remembers nothing and every file is hashed.
+/// With no directory it remembers nothing on disk. Within one process it
+/// also remembers every file it hashed (a map's executable, an input
+/// every job shares), so `jl map` hashes each of those once.
 #[derive(Clone, Debug, Default)]
 pub struct StatCache {
     dir: Option<PathBuf>,
+    seen: Arc<Mutex<HashMap<Identity, Digest>>>,
 }
 
 /// What one hashed file turned out to be.
@@ -94,14 +102,36 @@ pub type Identity = [i64; 7];
 
 impl StatCache {
     pub fn new(dir: Option<PathBuf>) -> StatCache {
-        StatCache { dir }
+        StatCache {
+            dir,
+            seen: Arc::default(),
+        }
     }
 
     /// Hashes a regular file, or takes its digest from the cache.
     /// Fails if the file changes while it is being read.
     pub fn digest_file(&self, path: &Path) -> io::Result<FileDigest> {
+        if let Some(seen) = self.seen_at(path) {
+            return Ok(seen);
+        }
         let file = File::open(path)?;
         self.digest_open(&file)
+    }
+
+    /// A digest this process already took of the file at `path`, known by
+    /// its identity alone (one `statx`, no open).
+    fn seen_at(&self, path: &Path) -> Option<FileDigest> {
+        if self.seen.lock().expect("seen digests").is_empty() {
+            return None;
+        }
+        let meta = std::fs::metadata(path).ok()?;
+        let identity = identity(&meta);
+        let digest = *self.seen.lock().expect("seen digests").get(&identity)?;
+        Some(FileDigest {
+            digest,
+            executable: meta.permissions().mode() & 0o111 != 0,
+            identity,
+        })
     }
 
     /// As [`StatCache::digest_file`], on an already open file.
@@ -111,14 +141,18 @@ impl StatCache {
         let executable = before.permissions().mode() & 0o111 != 0;
         let slot = (size >= SMALL_FILE).then(|| self.slot(&before)).flatten();
         let identity = identity(&before);
-        if let Some(slot) = &slot {
-            if let Some(digest) = read_slot(slot) {
-                return Ok(FileDigest {
-                    digest,
-                    executable,
-                    identity,
-                });
-            }
+        let seen = self
+            .seen
+            .lock()
+            .expect("seen digests")
+            .get(&identity)
+            .copied();
+        if let Some(digest) = seen.or_else(|| slot.as_deref().and_then(read_slot)) {
+            return Ok(FileDigest {
+                digest,
+                executable,
+                identity,
+            });
         }
         let digest = hash_file(file, size)?;
         let after = file.metadata()?;
@@ -127,10 +161,15 @@ impl StatCache {
                 "the file changed while it was being hashed",
             ));
         }
-        if let Some(slot) = slot {
-            if !is_racy(&after) {
+        if !is_racy(&after) {
+            if let Some(slot) = slot {
                 write_slot(&slot, digest);
             }
+            let mut seen = self.seen.lock().expect("seen digests");
+            if seen.len() >= SEEN_MAX {
+                seen.clear();
+            }
+            seen.insert(identity, digest);
         }
         Ok(FileDigest {
             digest,
@@ -140,13 +179,30 @@ impl StatCache {
     }
 
     fn slot(&self, meta: &std::fs::Metadata) -> Option<PathBuf> {
-        let dir = self.dir.as_ref()?;
         let mut id = Vec::with_capacity(48);
         for n in identity(meta) {
             id.extend_from_slice(&n.to_le_bytes());
         }
-        let hex = Digest::of(&id).hex();
-        Some(dir.join(&hex[..2]).join(&hex[2..]))
+        self.slot_of(&Digest::of(&id))
+    }
+
+    fn slot_of(&self, id: &Digest) -> Option<PathBuf> {
+        let hex = id.hex();
+        Some(self.dir.as_ref()?.join(&hex[..2]).join(&hex[2..]))
+    }
+
+    /// The digest remembered under `id` (a digest of identities, such as
+    /// a whole tree's: see `key::digest_dir`).
+    pub fn remembered(&self, id: &Digest) -> Option<Digest> {
+        read_slot(&self.slot_of(id)?)
+    }
+
+    /// Remembers `digest` under `id`; the caller has checked that nothing
+    /// in what `id` covers is racy.
+    pub fn remember(&self, id: &Digest, digest: Digest) {
+        if let Some(slot) = self.slot_of(id) {
+            write_slot(&slot, digest);
+        }
     }
 }
 
@@ -162,7 +218,7 @@ pub fn identity(m: &std::fs::Metadata) -> Identity {
     ]
 }
 
-fn is_racy(m: &std::fs::Metadata) -> bool {
+pub fn is_racy(m: &std::fs::Metadata) -> bool {
     let changed = m.mtime().max(m.ctime());
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

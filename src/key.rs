@@ -298,38 +298,98 @@ fn hash_input(
 /// The digest of a directory tree: every entry's relative path, type,
 /// exec bit and content digest, in sorted order. Symlinks are not followed
 /// (their target text is hashed). Every directory and file is watched.
+///
+/// A warm tree reads no file: the digest is remembered in the stat cache
+/// under a digest of every entry's name and identity, so a tree whose
+/// entries all kept their (inode, size, mtime, ctime) costs one walk with
+/// one `lstat` per entry. Trees with an entry changed in the last
+/// [`crate::digest::RACY_MARGIN`] are not remembered.
 fn digest_dir(
     root: &Path,
     stat: &StatCache,
     watched: &mut Vec<(PathBuf, Identity)>,
 ) -> io::Result<Digest> {
-    watched.push((root.to_path_buf(), identity(&std::fs::metadata(root)?)));
+    use std::os::unix::fs::MetadataExt;
+    let root_meta = std::fs::metadata(root)?;
+    let mut entries = Vec::new();
+    walk_sorted(root, &mut entries)?;
+    // Every walked path is `root` joined with the relative path.
+    let root_len = root.as_os_str().len();
+    let rel = |path: &Path| {
+        let below = &path.as_os_str().as_bytes()[root_len..];
+        below.strip_prefix(b"/").unwrap_or(below).to_vec()
+    };
+
+    let mut tree = Encoder::default();
+    tree.bytes(b"jl tree identity");
+    let mut racy = crate::digest::is_racy(&root_meta);
+    watched.push((root.to_path_buf(), identity(&root_meta)));
+    for (path, meta) in &entries {
+        tree.bytes(&rel(path));
+        tree.u64(u64::from(meta.mode()));
+        identity(meta).iter().for_each(|n| tree.u64(*n as u64));
+        racy |= crate::digest::is_racy(meta);
+        if meta.is_dir() || meta.is_file() {
+            watched.push((path.clone(), identity(meta)));
+        }
+    }
+    let tree = Digest::of(&tree.0);
+    if !racy {
+        if let Some(digest) = stat.remembered(&tree) {
+            return Ok(digest);
+        }
+    }
+
     let mut enc = Encoder::default();
-    let walk = walkdir::WalkDir::new(root)
-        .min_depth(1)
-        .sort_by(|a, b| a.file_name().cmp(b.file_name()));
-    for entry in walk {
-        let entry = entry.map_err(io::Error::from)?;
-        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        enc.bytes(rel.as_os_str().as_bytes());
-        let ft = entry.file_type();
+    for (path, meta) in &entries {
+        enc.bytes(&rel(path));
+        let ft = meta.file_type();
         if ft.is_dir() {
             enc.bytes(b"d");
-            let meta = entry.metadata().map_err(io::Error::from)?;
-            watched.push((entry.path().to_path_buf(), identity(&meta)));
         } else if ft.is_symlink() {
             enc.bytes(b"l");
-            enc.bytes(std::fs::read_link(entry.path())?.as_os_str().as_bytes());
+            enc.bytes(std::fs::read_link(path)?.as_os_str().as_bytes());
         } else if ft.is_file() {
-            let f = stat.digest_file(entry.path())?;
-            watched.push((entry.path().to_path_buf(), f.identity));
+            let f = stat.digest_file(path)?;
+            if f.identity != identity(meta) {
+                return Err(io::Error::other(format!(
+                    "'{}' changed while its directory was hashed",
+                    path.display()
+                )));
+            }
             enc.bytes(if f.executable { b"x" } else { b"f" });
             enc.bytes(&f.digest.0);
         } else {
             enc.bytes(b"o");
         }
     }
-    Ok(Digest::of(&enc.0))
+    let digest = Digest::of(&enc.0);
+    if !racy {
+        stat.remember(&tree, digest);
+    }
+    Ok(digest)
+}
+
+/// Every entry below `dir`, depth first, siblings sorted by name, with its
+/// `lstat`. Each `lstat` is relative to the open directory (`statx` on the
+/// directory's descriptor), so long trees cost no repeated path lookups.
+fn walk_sorted(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> io::Result<()> {
+    let mut children = std::fs::read_dir(dir)?
+        .map(|entry| {
+            let entry = entry?;
+            Ok((entry.file_name(), entry.path(), entry.metadata()?))
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (_, path, meta) in children {
+        let is_dir = meta.is_dir();
+        out.push((path, meta));
+        if is_dir {
+            let path = out.last().expect("just pushed").0.clone();
+            walk_sorted(&path, out)?;
+        }
+    }
+    Ok(())
 }
 
 /// Compares paths by their components, so `./a` and `a` are the same.

@@ -27,8 +27,8 @@ use crate::exec::{self, Job};
 use crate::joblog::{self, Row};
 use crate::progress::{Counts, Progress};
 use crate::run::{self, Captured, Live, Outcome, Settings};
-use crate::store::local::Spooled;
-use crate::store::{Entry, Store};
+use crate::store::local::{Spooled, Verified};
+use crate::store::{Blob, Store};
 use crate::tokens::Tokens;
 
 /// A checked `jl map` invocation.
@@ -310,6 +310,8 @@ fn numbered(
 struct Shared {
     /// Dispatched minus emitted, to bound the dispatcher's lead.
     in_flight: Mutex<u64>,
+    /// The most jobs `in_flight` may reach.
+    window: u64,
     drained: Condvar,
     halting: AtomicBool,
 }
@@ -324,6 +326,7 @@ fn execute(
     let window = (plan.jobs as u64 * 16).max(1024);
     let shared = Arc::new(Shared {
         in_flight: Mutex::new(0),
+        window,
         drained: Condvar::new(),
         halting: AtomicBool::new(false),
     });
@@ -365,7 +368,7 @@ fn execute(
         }
         {
             let mut n = shared.in_flight.lock().expect("window");
-            while *n >= window {
+            while *n >= shared.window {
                 n = shared.drained.wait(n).expect("window");
             }
             *n += 1;
@@ -397,7 +400,7 @@ fn execute(
                 let _ = done_tx.send(Done::hit(
                     &job,
                     line,
-                    &hit.entry,
+                    hit,
                     SystemTime::now(),
                     Duration::ZERO,
                 ));
@@ -441,25 +444,34 @@ impl Done {
         }
     }
 
-    /// A job answered from the store.
+    /// A job answered from the store. Small outputs, already verified,
+    /// are kept as bytes; larger ones are read again when printed.
     fn hit(
         job: &Prepared,
         line: String,
-        entry: &Entry,
+        hit: run::Hit,
         started: SystemTime,
         runtime: Duration,
     ) -> Done {
+        let keep = |verified: Verified, blob: Blob| match verified {
+            Verified::Bytes(bytes) if bytes.len() <= KEPT_OUTPUT => Captured::Bytes(bytes),
+            _ => Captured::Blob(blob),
+        };
         Done {
-            code: entry.exit_code,
+            code: hit.entry.exit_code,
             cached: true,
             started,
             runtime,
-            stdout: Captured::Blob(entry.stdout),
-            stderr: Captured::Blob(entry.stderr),
+            stdout: keep(hit.stdout, hit.entry.stdout),
+            stderr: keep(hit.stderr, hit.entry.stderr),
             ..Done::of(job, line)
         }
     }
 }
+
+/// A cached output up to this size waits for its turn in memory: the
+/// window of 16 × -j jobs then holds at most a few MiB.
+const KEPT_OUTPUT: usize = 4096;
 
 fn failed_to_start(job: &Prepared, code: i32, message: String) -> Done {
     Done {
@@ -503,9 +515,7 @@ fn work(
         drop(token);
         let done = match outcome {
             Err(e) => failed_to_start(&job, e.code, e.message),
-            Ok(Outcome::Hit(hit)) => {
-                Done::hit(&job, line.clone(), &hit.entry, started, clock.elapsed())
-            }
+            Ok(Outcome::Hit(hit)) => Done::hit(&job, line.clone(), hit, started, clock.elapsed()),
             Ok(Outcome::Ran(ran)) => {
                 use std::os::unix::process::ExitStatusExt;
                 if job.settings.verbose {
@@ -630,8 +640,11 @@ fn emit(
 /// One job left the window: the dispatcher may start another.
 fn release(shared: &Shared) {
     let mut n = shared.in_flight.lock().expect("window");
+    // Only a full window can have the dispatcher waiting.
+    if *n == shared.window {
+        shared.drained.notify_one();
+    }
     *n -= 1;
-    shared.drained.notify_one();
 }
 
 fn row(done: &Done, received: u64) -> Row {
@@ -651,6 +664,7 @@ fn row(done: &Done, received: u64) -> Row {
 fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) -> u64 {
     let received = match &done.stdout {
         Captured::Blob(b) => b.size,
+        Captured::Bytes(bytes) => bytes.len() as u64,
         Captured::Spool(spooled) => spooled.len(),
         Captured::Lost => 0,
     };
@@ -666,6 +680,7 @@ fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) ->
                 Some(store) if blob.size > 0 => store.read_blob(blob).and_then(|v| v.write_to(out)),
                 _ => Ok(()),
             },
+            Captured::Bytes(bytes) => out.write_all(bytes),
             Captured::Spool(spooled) => spooled.write_to(out),
             Captured::Lost => Ok(()),
         };

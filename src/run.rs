@@ -186,6 +186,8 @@ pub enum Live {
 /// Captured output of a job that ran, for deferred display.
 pub enum Captured {
     Blob(Blob),
+    /// Verified bytes of a small cached output (`jl map`).
+    Bytes(Vec<u8>),
     Spool(Spooled),
     Lost,
 }

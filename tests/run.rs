@@ -430,3 +430,31 @@ fn a_200_mib_stdout_passes_through_intact() {
         .sum();
     assert!(stored >= 209715200, "the output was stored");
 }
+
+#[test]
+fn a_remembered_directory_still_notices_every_change() {
+    let env = TestEnv::new();
+    env.write("tree/a.txt", "aaa\n");
+    env.write("tree/sub/b.txt", "bbb\n");
+    // Past the racy window, so jl remembers the tree's digest.
+    std::thread::sleep(Duration::from_millis(1100));
+    let args = counted("cat tree/a.txt tree/sub/*", &[]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.splice(1..1, ["-i", "tree"]);
+    assert_eq!(stdout(&env.run(&args)), "aaa\nbbb\n");
+    assert_eq!(stdout(&env.run(&args)), "aaa\nbbb\n");
+    assert_eq!(env.count("count"), 1, "a hit");
+    assert!(
+        !files_under(&env.store.join("stat")).is_empty(),
+        "remembered"
+    );
+    env.write("tree/sub/b.txt", "BBB\n");
+    assert_eq!(
+        stdout(&env.run(&args)),
+        "aaa\nBBB\n",
+        "same size, new content"
+    );
+    env.write("tree/sub/c.txt", "ccc\n");
+    assert_eq!(stdout(&env.run(&args)), "aaa\nBBB\nccc\n", "a new file");
+    assert_eq!(env.count("count"), 3);
+}

@@ -18,6 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use crate::digest::{Digest, StatCache};
 use crate::store::{Blob, ENTRY_FORMAT, Entry};
@@ -31,6 +32,8 @@ const IN_MEMORY_BLOB: u64 = 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// `stats.log`, opened at the first record (a map records many).
+    journal: Arc<OnceLock<Option<File>>>,
 }
 
 /// The result of looking a key up.
@@ -64,7 +67,10 @@ pub struct KeyLock {
 
 impl Store {
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store {
+            root: root.into(),
+            journal: Arc::default(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -327,12 +333,17 @@ impl Store {
     /// small write to a file opened for appending: concurrent jl processes
     /// never lose or tear each other's lines, and nothing is locked.
     pub fn record(&self, line: &str) {
-        let _ = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(self.root.join("stats.log"))
-            .and_then(|mut f| f.write_all(line.as_bytes()));
+        let journal = self.journal.get_or_init(|| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(self.root.join("stats.log"))
+                .ok()
+        });
+        if let Some(mut file) = journal.as_ref() {
+            let _ = file.write_all(line.as_bytes());
+        }
     }
 
     /// Every entry file, in no particular order.

@@ -127,7 +127,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__explain)
-            opts="-i -o -n -h --input --output --env --no-auto-inputs --cwd --salt --store --no-stdin --json --help"
+            opts="-i -o -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --no-stdin --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,6 +154,10 @@ _jl() {
                     return 0
                     ;;
                 --salt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore-arg)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -413,7 +417,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__map)
-            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --store --ttl --cache-failures --force --verbose --log --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
+            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -440,6 +444,10 @@ _jl() {
                     return 0
                     ;;
                 --salt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ignore-arg)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -517,7 +525,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__run)
-            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --store --ttl --cache-failures --force --verbose --log --no-stdin --help"
+            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --no-stdin --stale --warm --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,6 +555,10 @@ _jl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ignore-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -556,6 +568,10 @@ _jl() {
                     return 0
                     ;;
                 --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stale)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -42,20 +42,24 @@ complete -c jl -n "__fish_jl_using_subcommand run" -s i -l input -d 'An input fi
 complete -c jl -n "__fish_jl_using_subcommand run" -s o -l output -d 'An output file or directory: stored after a miss, restored on a hit' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
+complete -c jl -n "__fish_jl_using_subcommand run" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cwd -d 'Include the working directory in the key'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
 complete -c jl -n "__fish_jl_using_subcommand run" -l force -d 'Run even on a hit, and replace the entry'
 complete -c jl -n "__fish_jl_using_subcommand run" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
 complete -c jl -n "__fish_jl_using_subcommand run" -s n -l no-stdin -d 'Give the command /dev/null as stdin (stdin is not read or hashed)'
+complete -c jl -n "__fish_jl_using_subcommand run" -l warm -d 'Refresh the entry in the background; print nothing, exit 0'
 complete -c jl -n "__fish_jl_using_subcommand run" -s h -l help -d 'Print help'
 complete -c jl -n "__fish_jl_using_subcommand map" -s i -l input -d 'An input file or directory (hashed by content; repeatable)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -s o -l output -d 'An output file or directory: stored after a miss, restored on a hit' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
+complete -c jl -n "__fish_jl_using_subcommand map" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
@@ -96,6 +100,7 @@ complete -c jl -n "__fish_jl_using_subcommand explain" -s i -l input -d 'An inpu
 complete -c jl -n "__fish_jl_using_subcommand explain" -s o -l output -d 'An output file or directory: stored after a miss, restored on a hit' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
+complete -c jl -n "__fish_jl_using_subcommand explain" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l cwd -d 'Include the working directory in the key'

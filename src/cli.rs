@@ -98,6 +98,10 @@ pub struct KeyArgs {
     /// Extra text to mix into the key (e.g. a version of your own)
     #[arg(long, value_name = "STRING")]
     pub salt: Option<OsString>,
+    /// Leave arguments matching this glob out of the key (repeatable),
+    /// e.g. --ignore-arg '--threads=*'
+    #[arg(long, value_name = "GLOB", value_parser = parse_glob, allow_hyphen_values = true)]
+    pub ignore_arg: Vec<glob::Pattern>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -137,6 +141,13 @@ pub struct RunArgs {
     /// Give the command /dev/null as stdin (stdin is not read or hashed)
     #[arg(short = 'n', long)]
     pub no_stdin: bool,
+    /// Past --ttl by at most DURATION, replay the entry at once and
+    /// refresh it in the background
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "ttl")]
+    pub stale: Option<Duration>,
+    /// Refresh the entry in the background; print nothing, exit 0
+    #[arg(long, conflicts_with = "stale")]
+    pub warm: bool,
     /// The command and its arguments (`--` before it is optional)
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -311,6 +322,10 @@ pub struct GenerateArgs {
 }
 
 /// Durations as users write them: 90s, 1h, 7d, 1h30m.
+fn parse_glob(text: &str) -> Result<glob::Pattern, String> {
+    glob::Pattern::new(text).map_err(|e| format!("not a glob pattern: {e}"))
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (try 90s, 15m, 1h, 7d)"))
 }

@@ -37,6 +37,7 @@ pub fn key_options(args: &KeyArgs) -> KeyOptions {
         } else {
             None
         },
+        ignore_args: args.ignore_arg.clone(),
     }
 }
 
@@ -45,6 +46,7 @@ pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
         store: if use_store { store(&key.store) } else { None },
         key: key_options(key),
         ttl: cache.ttl,
+        stale: None,
         cache_failures: cache.cache_failures,
         force: cache.force,
         verbose: cache.verbose,

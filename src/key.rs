@@ -31,6 +31,8 @@ pub struct KeyOptions {
     pub auto_inputs: bool,
     pub salt: Option<OsString>,
     pub cwd: Option<PathBuf>,
+    /// Arguments matching any of these are left out of the key.
+    pub ignore_args: Vec<glob::Pattern>,
 }
 
 /// How an input was found when it was hashed.
@@ -187,6 +189,8 @@ pub fn build(
         move |error| KeyError { path, error }
     };
     let exe_digest = stat.digest_file(exe).map_err(fail(exe))?.digest;
+    let argv = keyed_args(argv, &opts.ignore_args);
+    let argv = &argv[..];
 
     let mut watched = Vec::new();
     let mut inputs: Vec<(PathBuf, InputKind, Option<Digest>)> = Vec::new();
@@ -227,6 +231,19 @@ pub fn build(
         outputs: opts.outputs.clone(),
         watched,
     })
+}
+
+/// The arguments that go into the key: all but those matching an
+/// `--ignore-arg` glob (the program itself always counts).
+fn keyed_args(argv: &[OsString], ignore: &[glob::Pattern]) -> Vec<OsString> {
+    let ignored = |arg: &OsString| {
+        let text = arg.to_string_lossy();
+        ignore.iter().any(|p| p.matches(&text))
+    };
+    let (program, args) = argv.split_first().expect("a command has a program");
+    std::iter::once(program.clone())
+        .chain(args.iter().filter(|a| !ignored(a)).cloned())
+        .collect()
 }
 
 /// The first watched input whose identity moved since it was hashed.

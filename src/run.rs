@@ -30,6 +30,8 @@ pub struct Settings {
     pub store: Option<Store>,
     pub key: KeyOptions,
     pub ttl: Option<Duration>,
+    /// `jl run --stale`: how long past the TTL an entry is still replayed.
+    pub stale: Option<Duration>,
     pub cache_failures: bool,
     pub force: bool,
     pub verbose: bool,
@@ -91,6 +93,8 @@ pub struct Hit {
     pub entry: Box<Entry>,
     pub stdout: Verified,
     pub stderr: Verified,
+    /// Past `--ttl` but within `--stale`: replayed, and due for a refresh.
+    pub stale: bool,
 }
 
 /// Looks an action up. On a hit the output files are restored; anything
@@ -104,9 +108,11 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
             return Err(format!("corrupt entry: {why}"));
         }
     };
-    if expired(settings, &entry) {
-        return Err("expired (older than --ttl)".into());
-    }
+    let stale = match age(settings, &entry) {
+        Age::Expired => return Err("expired (older than --ttl)".into()),
+        Age::Stale => true,
+        Age::Fresh => false,
+    };
     if let Some(bad) = entry.outputs.iter().find(|o| {
         !action
             .outputs
@@ -135,6 +141,7 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
                 entry,
                 stdout,
                 stderr,
+                stale,
             })
         }
         Err(e) => {
@@ -162,11 +169,34 @@ pub fn is_fresh(settings: &Settings, store: &Store, action: &Action) -> bool {
     matches!(store.lookup(&action.key), Lookup::Hit(entry) if !expired(settings, &entry))
 }
 
-/// Whether `--ttl` says the entry is too old to replay.
+/// An entry's age against `--ttl` and `--stale`.
+enum Age {
+    Fresh,
+    /// Past the TTL by at most `--stale`.
+    Stale,
+    Expired,
+}
+
+fn age(settings: &Settings, entry: &Entry) -> Age {
+    let Some(ttl) = settings.ttl else {
+        return Age::Fresh;
+    };
+    let now = now_ms();
+    let until = |d: Duration| entry.created_ms.saturating_add(d.as_millis() as u64);
+    if until(ttl) >= now {
+        Age::Fresh
+    } else if settings
+        .stale
+        .is_some_and(|stale| until(ttl + stale) >= now)
+    {
+        Age::Stale
+    } else {
+        Age::Expired
+    }
+}
+
 fn expired(settings: &Settings, entry: &Entry) -> bool {
-    settings
-        .ttl
-        .is_some_and(|ttl| entry.created_ms.saturating_add(ttl.as_millis() as u64) < now_ms())
+    matches!(age(settings, entry), Age::Expired)
 }
 
 fn entry_blobs(entry: &Entry) -> Vec<Blob> {
@@ -500,8 +530,35 @@ pub fn stdin_digest_for_explain() -> anyhow::Result<Option<Digest>> {
     Ok(plan_stdin(false, None)?.digest)
 }
 
+/// Set in the environment of a background refresh (`--stale`, `--warm`).
+const REFRESH_ENV: &str = "JL_REFRESH";
+
+/// Starts this same `jl run` again, detached, to re-run the command and
+/// store its result; the caller does not wait. A refresh skips the lookup
+/// and runs under the key's lock, so of two refreshes at once the second
+/// waits and then finds the first one's fresh entry. It is a separate
+/// process because it must outlive the caller (a shell prompt).
+fn refresh_in_background() {
+    use std::os::unix::process::CommandExt;
+    let spawned = std::env::current_exe().and_then(|me| {
+        std::process::Command::new(me)
+            .args(std::env::args_os().skip(1))
+            .env(REFRESH_ENV, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+    });
+    if let Err(e) = spawned {
+        crate::error::warn(format_args!("cannot start a background refresh: {e}"));
+    }
+}
+
 /// `jl run`: the whole front end. Returns the exit code.
-pub fn main(args: RunArgs, settings: Settings) -> i32 {
+pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
+    settings.stale = args.stale;
+    let refreshing = std::env::var_os(REFRESH_ENV).is_some();
     let argv = args.command;
     let exe = match exec::resolve(&argv[0]) {
         Ok(exe) => exe,
@@ -510,7 +567,14 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
             return e.code;
         }
     };
-    let stdin = match plan_stdin(args.no_stdin, settings.store.as_ref()) {
+    if args.warm && !refreshing {
+        refresh_in_background();
+        return 0;
+    }
+    // A background refresh gets no stdin, so neither does the caller:
+    // their keys must match.
+    let no_stdin = args.no_stdin || args.stale.is_some() || args.warm;
+    let stdin = match plan_stdin(no_stdin, settings.store.as_ref()) {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("jl: error: cannot read stdin: {e}");
@@ -520,9 +584,13 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
     let stat = settings.stat_cache();
     let action = prepare(&settings, &argv, &exe, stdin.digest, &stat);
     let line = settings.verbose.then(|| shell_line(&argv));
-    if let (Some(action), Some(store), false) = (&action, &settings.store, settings.force) {
+    let look = !(settings.force || refreshing);
+    if let (Some(action), Some(store), true) = (&action, &settings.store, look) {
         match find(&settings, store, action) {
             Ok(hit) => {
+                if hit.stale {
+                    refresh_in_background();
+                }
                 log_hit(&settings, &argv, &hit.entry, std::time::SystemTime::now());
                 return replay(hit, line.as_deref());
             }

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod controls;
 mod faults;
 mod generated;
 mod inputs;

@@ -436,8 +436,8 @@ fn a_remembered_directory_still_notices_every_change() {
     let env = TestEnv::new();
     env.write("tree/a.txt", "aaa\n");
     env.write("tree/sub/b.txt", "bbb\n");
-    // Past the racy window, so jl remembers the tree's digest.
-    std::thread::sleep(Duration::from_millis(1100));
+    // Past the racy window (whole seconds), so jl remembers the tree.
+    std::thread::sleep(Duration::from_millis(2100));
     let args = counted("cat tree/a.txt tree/sub/*", &[]);
     let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.splice(1..1, ["-i", "tree"]);

@@ -118,3 +118,90 @@ fn make_jobserver_bounds_the_jobs_of_jl_map() {
     assert_eq!(stdout(&out), "");
     assert_eq!(peak(&env), 2, "make -j2 allows jl two jobs at once");
 }
+
+/// Runs a README snippet with `sh` in `dir`, with the built jl on PATH,
+/// after checking that the README really holds it.
+fn readme_snippet(env: &TestEnv, dir: &Path, snippet: &str) -> Output {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
+    assert!(readme.unwrap().contains(snippet), "README lost:\n{snippet}");
+    let bin = Path::new(env!("CARGO_BIN_EXE_jl")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = Command::new("sh")
+        .args(["-c", snippet])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("JL_STORE", &env.store)
+        .env("JL_LOG", env.path("jl.log"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{snippet}: {}", stderr(&out));
+    out
+}
+
+fn sorted_lines(out: &Output) -> Vec<String> {
+    let mut lines: Vec<String> = stdout(out).lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
+fn three_texts(env: &TestEnv, dir: &str) {
+    env.write(format!("{dir}/texts/a.txt"), "one two three\n");
+    env.write(format!("{dir}/texts/with space.txt"), "one\n");
+    env.write(format!("{dir}/texts/sub/b.txt"), "one two\n");
+}
+
+#[test]
+fn readme_loop_and_pipeline_agree_and_replay() {
+    let env = TestEnv::new();
+    three_texts(&env, "p");
+    let dir = env.path("p");
+    let shell_loop = r#"for f in texts/*.txt; do jl run -- wc -w "$f"; done"#;
+    let pipeline = "find texts -name '*.txt' -print0 | jl map -0 -j8 -- wc -w";
+    let looped = readme_snippet(&env, &dir, shell_loop);
+    assert_eq!(stdout(&looped), "3 texts/a.txt\n1 texts/with space.txt\n");
+    let mapped = readme_snippet(&env, &dir, pipeline);
+    assert_eq!(
+        sorted_lines(&mapped),
+        [
+            "1 texts/with space.txt",
+            "2 texts/sub/b.txt",
+            "3 texts/a.txt"
+        ]
+    );
+    let again = readme_snippet(&env, &dir, pipeline);
+    assert_eq!(sorted_lines(&again), sorted_lines(&mapped));
+    let cached = cached_column(&env.path("jl.log"));
+    assert_eq!(cached[..2], ["0", "0"], "the loop ran");
+    assert_eq!(
+        cached[2..].iter().filter(|c| *c == "1").count(),
+        5,
+        "the map hit twice, the rerun all"
+    );
+}
+
+#[test]
+fn readme_ci_cache_directory_hits_in_a_fresh_checkout() {
+    let env = TestEnv::new();
+    let snippet = "export JL_STORE=$PWD/.jl-cache   # cache .jl-cache/ between CI runs\n\
+                   find texts -name '*.txt' -print0 | jl map -0 -- wc -w";
+    three_texts(&env, "ci1");
+    let first = readme_snippet(&env, &env.path("ci1"), snippet);
+    // A new checkout elsewhere: fresh files, the cache directory restored.
+    three_texts(&env, "elsewhere/ci2");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(env.path("ci1/.jl-cache"))
+        .arg(env.path("elsewhere/ci2/.jl-cache"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let second = readme_snippet(&env, &env.path("elsewhere/ci2"), snippet);
+    assert_eq!(sorted_lines(&second), sorted_lines(&first));
+    let cached = cached_column(&env.path("jl.log"));
+    assert_eq!(
+        cached,
+        ["0", "0", "0", "1", "1", "1"],
+        "all hits after the move"
+    );
+}

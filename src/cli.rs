@@ -282,7 +282,7 @@ pub struct GcArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Evict least recently used entries until the store is this small (e.g. 5GiB)
-    #[arg(long, value_name = "SIZE", env = "JL_MAX_SIZE")]
+    #[arg(long, value_name = "SIZE", env = "JL_MAX_SIZE", value_parser = parse_size)]
     pub max_size: Option<bytesize::ByteSize>,
     /// Evict entries not used for this long (e.g. 30d)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -322,6 +322,11 @@ pub struct GenerateArgs {
 }
 
 /// Durations as users write them: 90s, 1h, 7d, 1h30m.
+fn parse_size(text: &str) -> Result<bytesize::ByteSize, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not a size (try 500MB, 10GiB)"))
+}
+
 fn parse_glob(text: &str) -> Result<glob::Pattern, String> {
     glob::Pattern::new(text).map_err(|e| format!("not a glob pattern: {e}"))
 }

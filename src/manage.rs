@@ -649,7 +649,12 @@ pub fn auto_gc(store: &Store, key: &Digest, bytes: u64) {
     let max = match std::env::var("JL_MAX_SIZE") {
         Ok(v) => match v.parse::<bytesize::ByteSize>() {
             Ok(s) => s.as_u64(),
-            Err(_) => return,
+            Err(_) => {
+                crate::error::warn(format_args!(
+                    "JL_MAX_SIZE={v} is not a size (try 10GiB); the store is not bounded"
+                ));
+                return;
+            }
         },
         Err(_) => DEFAULT_MAX_SIZE,
     };

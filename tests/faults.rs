@@ -304,3 +304,35 @@ fn a_million_input_lines_stream_through_a_shard() {
     assert_eq!(env.entries().len(), 1000);
     assert_store_clean(&env, "after a million lines");
 }
+
+#[test]
+fn error_messages_say_what_to_do() {
+    let env = TestEnv::new();
+    for (args, hint) in [
+        (vec!["run", "--ttl", "banana", "--", "true"], "try 90s"),
+        (vec!["gc", "--max-size", "lots"], "try 500MB"),
+        (vec!["map", "-j", "0", "--", "true"], "try -j 1"),
+        (
+            vec!["map", "--shard", "3/2", "--", "true"],
+            "e.g. --shard 0/4",
+        ),
+        (vec!["show", "zzz"], "see `jl ls`"),
+        (vec!["run", "--stale", "1h", "--", "true"], "--ttl"),
+        (vec!["run", "--", "no-such-command-jl"], "command not found"),
+    ] {
+        let err = stderr(&env.run(&args));
+        assert!(err.contains(hint), "{args:?}: {err}");
+    }
+    let out = env
+        .jl()
+        .args(["run", "--", "true"])
+        .env("JL_MAX_SIZE", "lots")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("JL_MAX_SIZE=lots is not a size"),
+        "{}",
+        stderr(&out)
+    );
+}

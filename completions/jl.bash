@@ -417,7 +417,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__map)
-            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
+            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -460,6 +460,14 @@ _jl() {
                     return 0
                     ;;
                 --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -525,7 +533,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__run)
-            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --no-stdin --stale --warm --help"
+            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --no-stdin --stale --warm --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -568,6 +576,14 @@ _jl() {
                     return 0
                     ;;
                 --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,12 +46,15 @@ complete -c jl -n "__fish_jl_using_subcommand run" -l ignore-arg -d 'Leave argum
 complete -c jl -n "__fish_jl_using_subcommand run" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run" -l remote -d 'A remote cache shared with other machines: http(s)://host[:port][/prefix]' -r
+complete -c jl -n "__fish_jl_using_subcommand run" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cwd -d 'Include the working directory in the key'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
 complete -c jl -n "__fish_jl_using_subcommand run" -l force -d 'Run even on a hit, and replace the entry'
 complete -c jl -n "__fish_jl_using_subcommand run" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
+complete -c jl -n "__fish_jl_using_subcommand run" -l remote-read-only -d 'Use the remote cache for hits only; never upload'
 complete -c jl -n "__fish_jl_using_subcommand run" -s n -l no-stdin -d 'Give the command /dev/null as stdin (stdin is not read or hashed)'
 complete -c jl -n "__fish_jl_using_subcommand run" -l warm -d 'Refresh the entry in the background; print nothing, exit 0'
 complete -c jl -n "__fish_jl_using_subcommand run" -s h -l help -d 'Print help'
@@ -63,6 +66,8 @@ complete -c jl -n "__fish_jl_using_subcommand map" -l ignore-arg -d 'Leave argum
 complete -c jl -n "__fish_jl_using_subcommand map" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map" -l remote -d 'A remote cache shared with other machines: http(s)://host[:port][/prefix]' -r
+complete -c jl -n "__fish_jl_using_subcommand map" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -s j -l jobs -d 'Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -s a -l arg-file -d 'Read items from FILE instead of stdin' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l joblog -d 'Write a GNU parallel style joblog (plus a Cached column) to FILE' -r -F
@@ -70,12 +75,13 @@ complete -c jl -n "__fish_jl_using_subcommand map" -l halt -d 'Stop at the first
 soon\t'Start nothing new at the first failure, let running jobs finish'"
 complete -c jl -n "__fish_jl_using_subcommand map" -l retries -d 'Retry a failing job up to N more times' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l timeout -d 'Kill a job that runs longer than this (e.g. 30s, 5m)' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l shard -d 'Take only items whose 0-based position mod N is I (I/N)' -r
+complete -c jl -n "__fish_jl_using_subcommand map" -l shard -d 'Take only items whose 0-based position mod N is I (I/N), or let a job array\'s variables say (auto: Slurm, SGE, LSF, PBS, Kubernetes, HyperQueue, AWS Batch)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand map" -l cwd -d 'Include the working directory in the key'
 complete -c jl -n "__fish_jl_using_subcommand map" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
 complete -c jl -n "__fish_jl_using_subcommand map" -l force -d 'Run even on a hit, and replace the entry'
 complete -c jl -n "__fish_jl_using_subcommand map" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
+complete -c jl -n "__fish_jl_using_subcommand map" -l remote-read-only -d 'Use the remote cache for hits only; never upload'
 complete -c jl -n "__fish_jl_using_subcommand map" -s 0 -l null -d 'Items are separated by NUL, not newline'
 complete -c jl -n "__fish_jl_using_subcommand map" -l unordered -d 'Print output as jobs finish, not in input order'
 complete -c jl -n "__fish_jl_using_subcommand map" -l no-cache -d 'Run without the store (nothing is read or written)'

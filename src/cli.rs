@@ -124,6 +124,15 @@ pub struct CacheArgs {
     /// Append a joblog row for every run to FILE (shared by concurrent jl)
     #[arg(long, env = "JL_LOG", value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// A remote cache shared with other machines: http(s)://host[:port][/prefix]
+    #[arg(long, env = "JL_REMOTE", value_name = "URL", value_parser = parse_remote)]
+    pub remote: Option<String>,
+    /// Use the remote cache for hits only; never upload
+    #[arg(long)]
+    pub remote_read_only: bool,
+    /// Give up on the remote after this long without an answer
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub remote_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -209,8 +218,10 @@ pub struct MapArgs {
     /// Print each command and whether it is cached; run nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Take only items whose 0-based position mod N is I (I/N)
-    #[arg(long, value_name = "I/N")]
+    /// Take only items whose 0-based position mod N is I (I/N), or let a
+    /// job array's variables say (auto: Slurm, SGE, LSF, PBS, Kubernetes,
+    /// HyperQueue, AWS Batch)
+    #[arg(long, value_name = "I/N|auto")]
     pub shard: Option<String>,
     /// The command template and its arguments (`--` before it is optional)
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
@@ -325,6 +336,13 @@ pub struct GenerateArgs {
 fn parse_size(text: &str) -> Result<bytesize::ByteSize, String> {
     text.parse()
         .map_err(|_| format!("'{text}' is not a size (try 500MB, 10GiB)"))
+}
+
+fn parse_remote(url: &str) -> Result<String, String> {
+    if !url.is_empty() {
+        crate::store::remote::Remote::new(url, None, false, Duration::from_secs(1))?;
+    }
+    Ok(url.to_string())
 }
 
 fn parse_glob(text: &str) -> Result<glob::Pattern, String> {

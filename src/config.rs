@@ -6,6 +6,7 @@ use crate::cli::{CacheArgs, KeyArgs, StoreArgs};
 use crate::key::KeyOptions;
 use crate::run::Settings;
 use crate::store::Store;
+use crate::store::remote::Remote;
 
 /// The store directory: `--store`, `JL_STORE`, or the user cache dir.
 pub fn store_path(args: &StoreArgs) -> Option<PathBuf> {
@@ -51,5 +52,25 @@ pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
         force: cache.force,
         verbose: cache.verbose,
         log: cache.log.clone(),
+        remote: cache
+            .remote
+            .as_deref()
+            .filter(|url| use_store && !url.is_empty())
+            .and_then(|url| {
+                let header = std::env::var("JL_REMOTE_HEADER").ok();
+                let remote = Remote::new(
+                    url,
+                    header.as_deref(),
+                    cache.remote_read_only,
+                    cache.remote_timeout,
+                );
+                match remote {
+                    Ok(remote) => Some(std::sync::Arc::new(remote)),
+                    Err(e) => {
+                        crate::error::warn(format_args!("{e}; not using the remote cache"));
+                        None
+                    }
+                }
+            }),
     }
 }

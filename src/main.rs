@@ -12,6 +12,7 @@ mod manage;
 mod map;
 mod progress;
 mod run;
+mod shard;
 mod store;
 mod tokens;
 

@@ -43,6 +43,17 @@ struct Journal {
     total_hits: u64,
     misses: u64,
     saved_ms: u64,
+    remote: RemoteStats,
+}
+
+/// What the remote cache did, from the journal.
+#[derive(Default, Serialize)]
+struct RemoteStats {
+    hits: u64,
+    misses: u64,
+    errors: u64,
+    bytes_down: u64,
+    bytes_up: u64,
 }
 
 fn read_journal(store: &Store) -> Journal {
@@ -56,16 +67,24 @@ fn read_journal(store: &Store) -> Journal {
             (Some("h"), Some(key)) => {
                 *j.hits.entry(key).or_default() += 1;
                 j.total_hits += 1;
-                j.saved_ms += words
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(0);
+                j.saved_ms += number(words.next());
             }
             (Some("m"), Some(_)) => j.misses += 1,
+            (Some("rh"), Some(_)) => {
+                j.remote.hits += 1;
+                j.remote.bytes_down += number(words.next());
+            }
+            (Some("rm"), Some(_)) => j.remote.misses += 1,
+            (Some("ru"), Some(_)) => j.remote.bytes_up += number(words.next()),
+            (Some("re"), None) => j.remote.errors += 1,
             _ => {}
         }
     }
     j
+}
+
+fn number(word: Option<&str>) -> u64 {
+    word.and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn mtime_ms(path: &Path) -> u64 {
@@ -303,6 +322,7 @@ struct Stats {
     misses: u64,
     hit_rate: f64,
     time_saved_ms: u64,
+    remote: RemoteStats,
 }
 
 pub fn stats(args: StatsArgs) -> anyhow::Result<i32> {
@@ -330,6 +350,7 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<i32> {
             journal.total_hits as f64 / lookups as f64
         },
         time_saved_ms: journal.saved_ms,
+        remote: journal.remote,
     };
     let mut out = io::stdout().lock();
     if args.json {
@@ -348,6 +369,18 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<i32> {
         "time saved  {}",
         humantime::format_duration(Duration::from_secs(s.time_saved_ms / 1000))
     )?;
+    let r = &s.remote;
+    if r.hits + r.misses + r.errors + r.bytes_up > 0 {
+        writeln!(
+            out,
+            "remote      {} hits, {} misses, {} errors; {} down, {} up",
+            r.hits,
+            r.misses,
+            r.errors,
+            bytesize::ByteSize(r.bytes_down),
+            bytesize::ByteSize(r.bytes_up)
+        )?;
+    }
     Ok(0)
 }
 

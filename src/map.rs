@@ -70,7 +70,12 @@ fn plan(args: MapArgs) -> anyhow::Result<Plan> {
         None => cpus,
         Some(text) => parse_jobs(text, cpus)?,
     };
-    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(crate::shard::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let settings = crate::config::settings(&args.key, &args.cache, !args.no_cache);
     Ok(Plan {
         template: args.command,
@@ -105,16 +110,6 @@ fn parse_jobs(text: &str, cpus: usize) -> anyhow::Result<usize> {
         bail!("-j {text}: at least one job must run (try -j 1)");
     }
     Ok(n)
-}
-
-fn parse_shard(text: &str) -> anyhow::Result<(u64, u64)> {
-    let parsed = text
-        .split_once('/')
-        .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)));
-    match parsed {
-        Some((i, n)) if n > 0 && i < n => Ok((i, n)),
-        _ => bail!("--shard {text}: expected I/N with 0 <= I < N, e.g. --shard 0/4"),
-    }
 }
 
 /// Items, streamed by a reader thread. Empty items are skipped.
@@ -735,13 +730,10 @@ mod tests {
     }
 
     #[test]
-    fn jobs_and_shards_parse() {
+    fn jobs_parse() {
         assert_eq!(parse_jobs("3", 8).unwrap(), 3);
         assert_eq!(parse_jobs("50%", 8).unwrap(), 4);
         assert!(parse_jobs("0", 8).is_err());
         assert!(parse_jobs("many", 8).is_err());
-        assert_eq!(parse_shard("1/4").unwrap(), (1, 4));
-        assert!(parse_shard("4/4").is_err());
-        assert!(parse_shard("x").is_err());
     }
 }

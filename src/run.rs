@@ -19,6 +19,7 @@ use crate::digest::{Digest, StatCache};
 use crate::exec::{self, Finished, Job, SpawnError, Tee};
 use crate::key::{self, Action, KeyOptions};
 use crate::store::local::{Spooled, Verified};
+use crate::store::remote::Remote;
 use crate::store::{
     Blob, BlobWriter, ENTRY_FORMAT, Entry, Lookup, OutputFile, RawPath, Store, now_ms,
 };
@@ -37,6 +38,8 @@ pub struct Settings {
     pub verbose: bool,
     /// `JL_LOG` / `--log`: one joblog row per run.
     pub log: Option<std::path::PathBuf>,
+    /// `--remote`: asked on a local miss, given every commit.
+    pub remote: Option<std::sync::Arc<Remote>>,
 }
 
 impl Settings {
@@ -100,7 +103,13 @@ pub struct Hit {
 /// Looks an action up. On a hit the output files are restored; anything
 /// wrong with the entry makes it a miss (and is repaired), with a reason.
 pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, String> {
-    let entry = match store.lookup(&action.key) {
+    let mut lookup = store.lookup(&action.key);
+    if let (Lookup::Miss, Some(remote)) = (&lookup, &settings.remote) {
+        if remote.fetch(store, &action.key) {
+            lookup = store.lookup(&action.key);
+        }
+    }
+    let entry = match lookup {
         Lookup::Hit(entry) => entry,
         Lookup::Miss => return Err("no entry".into()),
         Lookup::Corrupt(why) => {
@@ -332,7 +341,12 @@ pub fn perform(
                 &mut published,
             );
             match result {
-                Ok(bytes) => crate::manage::auto_gc(store, &action.key, bytes),
+                Ok((bytes, entry)) => {
+                    if let Some(remote) = &settings.remote {
+                        remote.upload(store, &entry);
+                    }
+                    crate::manage::auto_gc(store, &action.key, bytes);
+                }
                 Err(e) => store_warning(format_args!(
                     "cannot write to store {}: {e}",
                     store.root().display()
@@ -358,7 +372,7 @@ fn commit(
     stdout: Option<BlobWriter>,
     stderr: Option<BlobWriter>,
     published: &mut (Option<Blob>, Option<Blob>),
-) -> io::Result<u64> {
+) -> io::Result<(u64, Entry)> {
     let lost = || io::Error::other("output capture was not available");
     let stdout = store.finish_blob(stdout.ok_or_else(lost)?)?;
     published.0 = Some(stdout);
@@ -383,7 +397,7 @@ fn commit(
         outputs,
         deps: Vec::new(),
     };
-    store.commit(&entry)
+    Ok((store.commit(&entry)?, entry))
 }
 
 /// Stores a declared output: a file, or every file under a directory.

@@ -7,6 +7,7 @@ mod faults;
 mod generated;
 mod inputs;
 mod map;
+mod remote;
 mod run;
 mod shell;
 mod store;

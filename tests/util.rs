@@ -214,3 +214,33 @@ pub fn read_only_dir(dir: &Path) -> Option<Mount> {
         None
     }
 }
+
+/// The path of `program` (also looked for in /usr/sbin), installing the
+/// Debian `package` that has it when it is missing and we are root.
+pub fn installed(program: &str, package: &str) -> PathBuf {
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let find = || {
+        std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .chain(["/usr/sbin", "/sbin"])
+            .map(|dir| Path::new(dir).join(program))
+            .find(|p| p.is_file())
+    };
+    let _one_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = find() {
+        return path;
+    }
+    if is_root() {
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(["-o", "DPkg::Lock::Timeout=600", "-q", "-y"])
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let _ = apt(&["install", package]) || (apt(&["update"]) && apt(&["install", package]));
+    }
+    find().unwrap_or_else(|| panic!("{program} is needed: apt-get install {package}"))
+}

@@ -472,6 +472,11 @@ impl BlobWriter {
         self
     }
 
+    /// The digest of the bytes written so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(&self.hasher)
+    }
+
     /// Why the capture stopped, if it did: it can then not be published.
     pub fn error(&self) -> Option<&io::Error> {
         self.error.as_ref()

@@ -2,11 +2,12 @@
 //!
 //! There is one backend today, the on-disk content-addressed store in
 //! [`local`]. Entries are small JSON files naming blobs by digest; blobs are
-//! immutable files named by their BLAKE3 digest. A remote backend will be
-//! one more file beside `local.rs`.
+//! immutable files named by their BLAKE3 digest. [`remote`] layers a
+//! shared HTTP cache under it.
 
 pub mod ledger;
 pub mod local;
+pub mod remote;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};

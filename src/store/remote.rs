@@ -1,0 +1,320 @@
+//! A remote cache shared by machines, over Bazel's HTTP cache protocol.
+//!
+//! Layered under the local store: a local miss asks the remote, a remote
+//! hit is written into the local store (which then replays it as always),
+//! and a local commit is uploaded, blobs first and the entry last. Any HTTP
+//! server that stores what is PUT under a path serves: nginx or Apache with
+//! WebDAV, bazel-remote (`--disable_http_ac_validation`), the HTTP caches
+//! of Gradle and ccache.
+//!
+//! ```text
+//! PUT/GET <url>/cas/<sha256 of the blob>   each blob (bazel-remote checks the SHA-256)
+//! PUT/GET <url>/ac/<key>                   {"entry": <entry>, "cas": {<blake3>: <sha256>}}
+//! ```
+//!
+//! Nothing from the remote is trusted: a blob must match both its SHA-256
+//! and the BLAKE3 digest the entry names before it enters the local store,
+//! and the entry then goes through the same checks as a local one. The
+//! remote never fails a command: its first error (refused, timed out,
+//! 5xx, garbage) prints one warning and turns the remote off for the rest
+//! of the process, so an outage costs at most one timeout.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::store::{Blob, Entry, Store};
+
+/// A remote cache at an `http(s)://` URL.
+#[derive(Debug)]
+pub struct Remote {
+    /// The URL without credentials and without a trailing slash.
+    base: String,
+    /// `Authorization` from the URL's user:password, and `JL_REMOTE_HEADER`.
+    headers: Vec<(String, String)>,
+    read_only: bool,
+    agent: ureq::Agent,
+    off: AtomicBool,
+}
+
+/// What the remote keeps under `/ac/<key>`.
+#[derive(Serialize, Deserialize)]
+struct RemoteEntry {
+    entry: Entry,
+    /// SHA-256 (the remote's name) of each blob, by BLAKE3 digest.
+    cas: BTreeMap<String, String>,
+}
+
+impl Remote {
+    /// Parses `--remote` / `JL_REMOTE`. `header` is `JL_REMOTE_HEADER`
+    /// ("Name: value").
+    pub fn new(
+        url: &str,
+        header: Option<&str>,
+        read_only: bool,
+        timeout: Duration,
+    ) -> Result<Remote, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .filter(|(s, _)| *s == "http" || *s == "https")
+            .ok_or_else(|| {
+                format!(
+                    "--remote {}: expected http(s)://host[:port][/prefix]",
+                    redact(url)
+                )
+            })?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((user, host)) => (Some(user), host),
+            None => (None, authority),
+        };
+        let mut headers = Vec::new();
+        if let Some(user) = userinfo {
+            use base64::Engine;
+            let token = base64::engine::general_purpose::STANDARD.encode(user);
+            headers.push(("Authorization".to_string(), format!("Basic {token}")));
+        }
+        if let Some(header) = header {
+            let (name, value) = header
+                .split_once(':')
+                .ok_or("JL_REMOTE_HEADER: expected 'Name: value'")?;
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_send_request(Some(timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(Remote {
+            base: format!("{scheme}://{host}{}", path.trim_end_matches('/')),
+            headers,
+            read_only,
+            agent,
+            off: AtomicBool::new(false),
+        })
+    }
+
+    /// Asks the remote for `key`; on a hit, its blobs and then its entry
+    /// are written to `store`. Returns whether the local store now has it.
+    pub fn fetch(&self, store: &Store, key: &Digest) -> bool {
+        if self.off.load(Ordering::Relaxed) {
+            return false;
+        }
+        match self.try_fetch(store, key) {
+            Ok(Some(bytes)) => {
+                store.record(&format!("rh {key} {bytes}\n"));
+                true
+            }
+            Ok(None) => {
+                store.record(&format!("rm {key}\n"));
+                false
+            }
+            Err(e) => {
+                self.fail(store, &e);
+                false
+            }
+        }
+    }
+
+    /// Uploads a committed entry: every blob, then the entry.
+    pub fn upload(&self, store: &Store, entry: &Entry) {
+        if self.read_only || self.off.load(Ordering::Relaxed) {
+            return;
+        }
+        match self.try_upload(store, entry) {
+            Ok(bytes) => store.record(&format!("ru {} {bytes}\n", entry.key)),
+            Err(e) => self.fail(store, &e),
+        }
+    }
+
+    fn fail(&self, store: &Store, e: &io::Error) {
+        store.record("re\n");
+        if !self.off.swap(true, Ordering::Relaxed) {
+            crate::error::warn(format_args!(
+                "remote cache {} failed ({e}); going on with the local store only",
+                self.base
+            ));
+        }
+    }
+
+    /// `Ok(None)` is a plain miss (no entry, or a blob the server evicted).
+    fn try_fetch(&self, store: &Store, key: &Digest) -> io::Result<Option<u64>> {
+        let Some(body) = self.get(&format!("ac/{}", key.hex()))? else {
+            return Ok(None);
+        };
+        let mut text = Vec::new();
+        body.into_reader().take(MAX_ENTRY).read_to_end(&mut text)?;
+        let remote: RemoteEntry = serde_json::from_slice(&text)
+            .map_err(|e| bad(format!("entry {} is not jl's: {e}", key.hex())))?;
+        if remote.entry.key != *key {
+            return Err(bad(format!("entry {} names another key", key.hex())));
+        }
+        if store.prepare().is_err() {
+            return Ok(None); // the local store's trouble is reported by the run
+        }
+        let mut bytes = text.len() as u64;
+        for blob in blobs(&remote.entry) {
+            if blob.size == 0 || store.object_path(&blob.digest).exists() {
+                continue;
+            }
+            let sha = remote
+                .cas
+                .get(&blob.digest.hex())
+                .ok_or_else(|| bad(format!("entry {} lacks a blob's name", key.hex())))?;
+            let Some(body) = self.get(&format!("cas/{sha}"))? else {
+                return Ok(None);
+            };
+            let mut writer = store.blob_writer();
+            let mut sha256 = Sha256::new();
+            let mut reader = body.into_reader().take(blob.size + 1);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                sha256.update(&buf[..n]);
+                writer.write_all(&buf[..n])?;
+            }
+            let got_sha = Digest(sha256.finalize().into()).hex();
+            if writer.error().is_some() || got_sha != *sha || writer.digest() != blob.digest {
+                // Corrupt on the server: a miss here; our own run will
+                // upload the right bytes.
+                return Ok(None);
+            }
+            store.finish_blob(writer)?;
+            bytes += blob.size;
+        }
+        store.commit(&remote.entry)?;
+        Ok(Some(bytes))
+    }
+
+    fn try_upload(&self, store: &Store, entry: &Entry) -> io::Result<u64> {
+        let mut cas = BTreeMap::new();
+        let mut bytes = 0;
+        for blob in blobs(entry) {
+            if blob.size == 0 || cas.contains_key(&blob.digest.hex()) {
+                continue;
+            }
+            let path = store.object_path(&blob.digest);
+            let sha = sha256_of(&path)?;
+            if !self.exists(&format!("cas/{sha}"))? {
+                self.put(&format!("cas/{sha}"), File::open(&path)?)?;
+                bytes += blob.size;
+            }
+            cas.insert(blob.digest.hex(), sha);
+        }
+        let remote = RemoteEntry {
+            entry: entry.clone(),
+            cas,
+        };
+        let json = serde_json::to_vec(&remote).map_err(io::Error::other)?;
+        bytes += json.len() as u64;
+        self.put(&format!("ac/{}", entry.key.hex()), &json[..])?;
+        Ok(bytes)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    fn get(&self, path: &str) -> io::Result<Option<ureq::Body>> {
+        let mut request = self.agent.get(&self.url(path));
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let response = request.call().map_err(io::Error::other)?;
+        match response.status().as_u16() {
+            200 => Ok(Some(response.into_body())),
+            404 => Ok(None),
+            code => Err(bad(format!("GET {path}: HTTP {code}"))),
+        }
+    }
+
+    fn exists(&self, path: &str) -> io::Result<bool> {
+        let mut request = self.agent.head(&self.url(path));
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let response = request.call().map_err(io::Error::other)?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            code => Err(bad(format!("HEAD {path}: HTTP {code}"))),
+        }
+    }
+
+    fn put(&self, path: &str, body: impl ureq::AsSendBody) -> io::Result<()> {
+        let mut request = self.agent.put(&self.url(path));
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send(body).map_err(io::Error::other)?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            code => Err(bad(format!("PUT {path}: HTTP {code}"))),
+        }
+    }
+}
+
+fn sha256_of(path: &std::path::Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut sha256 = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf)? {
+            0 => break,
+            n => sha256.update(&buf[..n]),
+        }
+    }
+    Ok(Digest(sha256.finalize().into()).hex())
+}
+
+/// The largest entry document accepted from a remote.
+const MAX_ENTRY: u64 = 16 * 1024 * 1024;
+
+fn blobs(entry: &Entry) -> Vec<Blob> {
+    let mut v = vec![entry.stdout, entry.stderr];
+    v.extend(entry.outputs.iter().map(|o| o.blob));
+    v
+}
+
+fn bad(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// A URL safe to print: credentials replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_become_a_header_and_never_print() {
+        let r = Remote::new(
+            "https://me:secret@cache.example:8080/jl/",
+            None,
+            false,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(r.base, "https://cache.example:8080/jl");
+        assert_eq!(r.headers[0].1, "Basic bWU6c2VjcmV0");
+        assert_eq!(redact("https://me:secret@h/x"), "https://***@h/x");
+        assert!(Remote::new("ftp://h", None, false, Duration::from_secs(5)).is_err());
+    }
+}

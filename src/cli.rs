@@ -125,6 +125,7 @@ pub struct CacheArgs {
     #[arg(long, env = "JL_LOG", value_name = "FILE")]
     pub log: Option<PathBuf>,
     /// A remote cache shared with other machines: http(s)://host[:port][/prefix]
+    /// or redis://host:port[/db]
     #[arg(long, env = "JL_REMOTE", value_name = "URL", value_parser = parse_remote)]
     pub remote: Option<String>,
     /// Use the remote cache for hits only; never upload
@@ -340,7 +341,7 @@ fn parse_size(text: &str) -> Result<bytesize::ByteSize, String> {
 
 fn parse_remote(url: &str) -> Result<String, String> {
     if !url.is_empty() {
-        crate::store::remote::Remote::new(url, None, false, Duration::from_secs(1))?;
+        crate::store::remote::Remote::new(url, None, false, Duration::from_secs(1), None)?;
     }
     Ok(url.to_string())
 }

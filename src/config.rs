@@ -63,6 +63,7 @@ pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
                     header.as_deref(),
                     cache.remote_read_only,
                     cache.remote_timeout,
+                    cache.ttl,
                 );
                 match remote {
                     Ok(remote) => Some(std::sync::Arc::new(remote)),

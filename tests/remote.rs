@@ -1,5 +1,5 @@
-//! The remote cache against a real nginx (WebDAV PUT) on 127.0.0.1: two
-//! local stores stand for two machines.
+//! The remote cache against a real nginx (WebDAV PUT) and a real Redis on
+//! 127.0.0.1: two local stores stand for two machines.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -16,11 +16,7 @@ struct Nginx {
 impl Nginx {
     fn start() -> Nginx {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let d = dir.path().display();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
@@ -71,6 +67,35 @@ http {{
     fn files(&self, sub: &str) -> Vec<PathBuf> {
         crate::util::files_under(&self.dir.path().join("data/jl").join(sub))
     }
+}
+
+/// What the shared tests need of a server.
+trait Server {
+    fn url(&self) -> &str;
+    /// How many entries and blobs it holds.
+    fn counts(&self) -> (usize, usize);
+    /// Replaces every blob's content (`None`: deletes every blob).
+    fn rewrite_blobs(&self, content: Option<&str>);
+    fn stop(&self);
+}
+
+impl Server for Nginx {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        (self.files("ac").len(), self.files("cas").len())
+    }
+
+    fn rewrite_blobs(&self, content: Option<&str>) {
+        for blob in self.files("cas") {
+            match content {
+                Some(c) => std::fs::write(blob, c).unwrap(),
+                None => std::fs::remove_file(blob).unwrap(),
+            }
+        }
+    }
 
     fn stop(&self) {
         let Ok(pid) = std::fs::read_to_string(self.dir.path().join("nginx.pid")) else {
@@ -93,6 +118,103 @@ impl Drop for Nginx {
     }
 }
 
+/// redis-server on a free loopback port, without persistence; stopped on
+/// drop.
+struct Redis {
+    dir: tempfile::TempDir,
+    port: u16,
+    url: String,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let server = crate::util::installed("redis-server", "redis-server");
+        let status = Command::new(server)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--daemonize", "yes"])
+            .arg("--pidfile")
+            .arg(dir.path().join("redis.pid"))
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--logfile")
+            .arg(dir.path().join("redis.log"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "redis started");
+        let redis = Redis {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            dir,
+            port,
+        };
+        for _ in 0..200 {
+            if redis.cli(&["ping"]).trim() == "PONG" {
+                return redis;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis never answered");
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(crate::util::installed("redis-cli", "redis-tools"))
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        stdout(&out)
+    }
+
+    fn keys(&self, pattern: &str) -> Vec<String> {
+        let keys = self.cli(&["--scan", "--pattern", pattern]);
+        keys.lines().map(String::from).collect()
+    }
+}
+
+impl Server for Redis {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        (self.keys("jl:ac/*").len(), self.keys("jl:cas/*").len())
+    }
+
+    fn rewrite_blobs(&self, content: Option<&str>) {
+        for key in self.keys("jl:cas/*") {
+            match content {
+                Some(c) => self.cli(&["set", &key, c]),
+                None => self.cli(&["del", &key]),
+            };
+        }
+    }
+
+    fn stop(&self) {
+        if self.dir.path().join("redis.pid").exists() {
+            self.cli(&["shutdown", "nosave"]);
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// `jl ARGS...` in `env` with its own store (a "machine") and the remote.
 fn on(env: &TestEnv, store: &str, remote: &str, args: &[&str]) -> std::process::Output {
     env.jl()
@@ -112,40 +234,46 @@ const RUN: [&str; 6] = [
     "sh",
 ];
 
-#[test]
-fn two_machines_share_results_through_nginx() {
+fn two_machines_share_results(server: &dyn Server) {
     let env = TestEnv::new();
-    let nginx = Nginx::start();
-    let first = on(&env, "a", &nginx.url, &RUN);
+    let url = server.url();
+    let first = on(&env, "a", url, &RUN);
     assert_eq!(stdout(&first), "1\n2\n3\n");
-    assert!(
-        !nginx.files("ac").is_empty() && !nginx.files("cas").is_empty(),
-        "uploaded"
+    assert_eq!(
+        server.counts(),
+        (1, 2),
+        "the entry and its two blobs uploaded"
     );
-    let second = on(&env, "b", &nginx.url, &RUN);
+    let second = on(&env, "b", url, &RUN);
     assert_eq!(stdout(&second), "1\n2\n3\n");
     assert_eq!(stderr(&second), "err\n");
     assert_eq!(env.count("count"), 1, "machine b executed nothing");
-    let stats = on(&env, "b", &nginx.url, &["stats", "--json"]);
+    let stats = on(&env, "b", url, &["stats", "--json"]);
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(stats["remote"]["hits"], 1);
 
     // The server evicted the blobs: a miss, a run, a re-upload.
-    for blob in nginx.files("cas") {
-        std::fs::remove_file(blob).unwrap();
-    }
-    let third = on(&env, "c", &nginx.url, &RUN);
+    server.rewrite_blobs(None);
+    let third = on(&env, "c", url, &RUN);
     assert_eq!(stdout(&third), "1\n2\n3\n");
     assert_eq!(env.count("count"), 2);
-    assert!(!nginx.files("cas").is_empty(), "uploaded again");
+    assert_eq!(server.counts(), (1, 2), "uploaded again");
 
     // A corrupted blob on the server is never replayed.
-    for blob in nginx.files("cas") {
-        std::fs::write(blob, "1\n2\n4\n").unwrap();
-    }
-    let fourth = on(&env, "d", &nginx.url, &RUN);
+    server.rewrite_blobs(Some("1\n2\n4\n"));
+    let fourth = on(&env, "d", url, &RUN);
     assert_eq!(stdout(&fourth), "1\n2\n3\n");
     assert_eq!(env.count("count"), 3);
+}
+
+#[test]
+fn two_machines_share_results_through_nginx() {
+    two_machines_share_results(&Nginx::start());
+}
+
+#[test]
+fn two_machines_share_results_through_redis() {
+    two_machines_share_results(&Redis::start());
 }
 
 #[test]
@@ -155,19 +283,17 @@ fn a_read_only_remote_is_used_but_never_written() {
     let mut args = vec!["run", "--remote-read-only"];
     args.extend_from_slice(&RUN[1..]);
     on(&env, "a", &nginx.url, &args);
-    assert!(nginx.files("ac").is_empty());
+    assert_eq!(nginx.counts(), (0, 0));
 }
 
-#[test]
-fn a_remote_that_dies_mid_map_costs_one_warning() {
+fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
     let env = TestEnv::new();
-    let nginx = Nginx::start();
     let items: String = (1..=40).map(|i| format!("{i}\n")).collect();
     let map = |store: &str| {
         let mut child = env
             .jl()
             .env("JL_STORE", env.path(store))
-            .env("JL_REMOTE", &nginx.url)
+            .env("JL_REMOTE", server.url())
             .args([
                 "map",
                 "-q",
@@ -194,7 +320,7 @@ fn a_remote_that_dies_mid_map_costs_one_warning() {
     };
     let child = map("a");
     std::thread::sleep(std::time::Duration::from_millis(300));
-    nginx.stop();
+    server.stop();
     let out = child.wait_with_output().unwrap();
     let expected: String = (1..=40).map(|i| format!("item {i}\n")).collect();
     assert_eq!(stdout(&out), expected);
@@ -210,6 +336,16 @@ fn a_remote_that_dies_mid_map_costs_one_warning() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn nginx_dying_mid_map_costs_one_warning() {
+    a_remote_that_dies_mid_map_costs_one_warning(&Nginx::start());
+}
+
+#[test]
+fn redis_dying_mid_map_costs_one_warning() {
+    a_remote_that_dies_mid_map_costs_one_warning(&Redis::start());
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! A remote cache shared by machines, over Bazel's HTTP cache protocol.
+//! A remote cache shared by machines: Bazel's HTTP cache protocol, or Redis.
 //!
 //! Layered under the local store: a local miss asks the remote, a remote
 //! hit is written into the local store (which then replays it as always),
@@ -12,6 +12,10 @@
 //! PUT/GET <url>/ac/<key>                   {"entry": <entry>, "cas": {<blake3>: <sha256>}}
 //! ```
 //!
+//! On `redis://host:port[/db]` the same names are keys (`jl:cas/...`,
+//! `jl:ac/...`); blobs are written with `SET NX`, and with `EX` when the
+//! run has a `--ttl`.
+//!
 //! Nothing from the remote is trusted: a blob must match both its SHA-256
 //! and the BLAKE3 digest the entry names before it enters the local store,
 //! and the entry then goes through the same checks as a local one. The
@@ -22,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -31,16 +36,44 @@ use sha2::{Digest as _, Sha256};
 use crate::digest::Digest;
 use crate::store::{Blob, Entry, Store};
 
-/// A remote cache at an `http(s)://` URL.
-#[derive(Debug)]
+/// A remote cache: where it is, and whether it still answers.
 pub struct Remote {
-    /// The URL without credentials and without a trailing slash.
-    base: String,
-    /// `Authorization` from the URL's user:password, and `JL_REMOTE_HEADER`.
-    headers: Vec<(String, String)>,
+    transport: Transport,
+    /// The URL without credentials, for messages.
+    shown: String,
     read_only: bool,
-    agent: ureq::Agent,
     off: AtomicBool,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Remote({})", self.shown)
+    }
+}
+
+/// How names are fetched and stored: the only part that differs.
+enum Transport {
+    Http {
+        /// The URL without credentials and without a trailing slash.
+        base: String,
+        /// `Authorization` from the URL's user:password, and
+        /// `JL_REMOTE_HEADER`.
+        headers: Vec<(String, String)>,
+        agent: ureq::Agent,
+    },
+    Redis {
+        client: redis::Client,
+        connection: Mutex<Option<redis::Connection>>,
+        timeout: Duration,
+        /// `EX` for what is stored (the run's `--ttl`).
+        expire: Option<Duration>,
+    },
+}
+
+/// A body to store.
+enum Payload<'a> {
+    File(&'a std::path::Path),
+    Bytes(&'a [u8]),
 }
 
 /// What the remote keeps under `/ac/<key>`.
@@ -53,51 +86,34 @@ struct RemoteEntry {
 
 impl Remote {
     /// Parses `--remote` / `JL_REMOTE`. `header` is `JL_REMOTE_HEADER`
-    /// ("Name: value").
+    /// ("Name: value"); `expire` is the run's `--ttl` (Redis only).
     pub fn new(
         url: &str,
         header: Option<&str>,
         read_only: bool,
         timeout: Duration,
+        expire: Option<Duration>,
     ) -> Result<Remote, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .filter(|(s, _)| *s == "http" || *s == "https")
-            .ok_or_else(|| {
-                format!(
-                    "--remote {}: expected http(s)://host[:port][/prefix]",
+        let transport = match url.split_once("://") {
+            Some(("http" | "https", _)) => http(url, header, timeout)?,
+            Some(("redis", _)) => Transport::Redis {
+                client: redis::Client::open(url)
+                    .map_err(|e| format!("--remote {}: {e}", redact(url)))?,
+                connection: Mutex::new(None),
+                timeout,
+                expire,
+            },
+            _ => {
+                return Err(format!(
+                    "--remote {}: expected http(s)://host[:port][/prefix] or redis://host:port[/db]",
                     redact(url)
-                )
-            })?;
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (userinfo, host) = match authority.rsplit_once('@') {
-            Some((user, host)) => (Some(user), host),
-            None => (None, authority),
+                ));
+            }
         };
-        let mut headers = Vec::new();
-        if let Some(user) = userinfo {
-            use base64::Engine;
-            let token = base64::engine::general_purpose::STANDARD.encode(user);
-            headers.push(("Authorization".to_string(), format!("Basic {token}")));
-        }
-        if let Some(header) = header {
-            let (name, value) = header
-                .split_once(':')
-                .ok_or("JL_REMOTE_HEADER: expected 'Name: value'")?;
-            headers.push((name.trim().to_string(), value.trim().to_string()));
-        }
-        let agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(timeout))
-            .timeout_recv_response(Some(timeout))
-            .timeout_send_request(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Ok(Remote {
-            base: format!("{scheme}://{host}{}", path.trim_end_matches('/')),
-            headers,
+            transport,
+            shown: redact(url),
             read_only,
-            agent,
             off: AtomicBool::new(false),
         })
     }
@@ -140,7 +156,7 @@ impl Remote {
         if !self.off.swap(true, Ordering::Relaxed) {
             crate::error::warn(format_args!(
                 "remote cache {} failed ({e}); going on with the local store only",
-                self.base
+                self.shown
             ));
         }
     }
@@ -151,7 +167,7 @@ impl Remote {
             return Ok(None);
         };
         let mut text = Vec::new();
-        body.into_reader().take(MAX_ENTRY).read_to_end(&mut text)?;
+        body.take(MAX_ENTRY).read_to_end(&mut text)?;
         let remote: RemoteEntry = serde_json::from_slice(&text)
             .map_err(|e| bad(format!("entry {} is not jl's: {e}", key.hex())))?;
         if remote.entry.key != *key {
@@ -174,7 +190,7 @@ impl Remote {
             };
             let mut writer = store.blob_writer();
             let mut sha256 = Sha256::new();
-            let mut reader = body.into_reader().take(blob.size + 1);
+            let mut reader = body.take(blob.size + 1);
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let n = reader.read(&mut buf)?;
@@ -207,7 +223,7 @@ impl Remote {
             let path = store.object_path(&blob.digest);
             let sha = sha256_of(&path)?;
             if !self.exists(&format!("cas/{sha}"))? {
-                self.put(&format!("cas/{sha}"), File::open(&path)?)?;
+                self.put(&format!("cas/{sha}"), Payload::File(&path))?;
                 bytes += blob.size;
             }
             cas.insert(blob.digest.hex(), sha);
@@ -218,51 +234,159 @@ impl Remote {
         };
         let json = serde_json::to_vec(&remote).map_err(io::Error::other)?;
         bytes += json.len() as u64;
-        self.put(&format!("ac/{}", entry.key.hex()), &json[..])?;
+        self.put(&format!("ac/{}", entry.key.hex()), Payload::Bytes(&json))?;
         Ok(bytes)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}/{path}", self.base)
-    }
-
-    fn get(&self, path: &str) -> io::Result<Option<ureq::Body>> {
-        let mut request = self.agent.get(&self.url(path));
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        let response = request.call().map_err(io::Error::other)?;
-        match response.status().as_u16() {
-            200 => Ok(Some(response.into_body())),
-            404 => Ok(None),
-            code => Err(bad(format!("GET {path}: HTTP {code}"))),
-        }
-    }
-
-    fn exists(&self, path: &str) -> io::Result<bool> {
-        let mut request = self.agent.head(&self.url(path));
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        let response = request.call().map_err(io::Error::other)?;
-        match response.status().as_u16() {
-            200 => Ok(true),
-            404 => Ok(false),
-            code => Err(bad(format!("HEAD {path}: HTTP {code}"))),
+    /// The stored body under `name`, or `None` when there is none.
+    fn get(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {
+        match &self.transport {
+            Transport::Http { agent, .. } => {
+                let response = self.http(agent.get(self.url(name))).call();
+                let response = response.map_err(io::Error::other)?;
+                match response.status().as_u16() {
+                    200 => Ok(Some(Box::new(response.into_body().into_reader()))),
+                    404 => Ok(None),
+                    code => Err(bad(format!("GET {name}: HTTP {code}"))),
+                }
+            }
+            Transport::Redis { .. } => {
+                let value: Option<Vec<u8>> = self.redis(redis::cmd("GET").arg(redis_key(name)))?;
+                Ok(value.map(|v| Box::new(io::Cursor::new(v)) as Box<dyn Read + Send>))
+            }
         }
     }
 
-    fn put(&self, path: &str, body: impl ureq::AsSendBody) -> io::Result<()> {
-        let mut request = self.agent.put(&self.url(path));
-        for (name, value) in &self.headers {
-            request = request.header(name, value);
-        }
-        let response = request.send(body).map_err(io::Error::other)?;
-        match response.status().as_u16() {
-            200..=299 => Ok(()),
-            code => Err(bad(format!("PUT {path}: HTTP {code}"))),
+    fn exists(&self, name: &str) -> io::Result<bool> {
+        match &self.transport {
+            Transport::Http { agent, .. } => {
+                let response = self.http(agent.head(self.url(name))).call();
+                let response = response.map_err(io::Error::other)?;
+                match response.status().as_u16() {
+                    200 => Ok(true),
+                    404 => Ok(false),
+                    code => Err(bad(format!("HEAD {name}: HTTP {code}"))),
+                }
+            }
+            Transport::Redis { .. } => {
+                let n: u64 = self.redis(redis::cmd("EXISTS").arg(redis_key(name)))?;
+                Ok(n > 0)
+            }
         }
     }
+
+    fn put(&self, name: &str, body: Payload<'_>) -> io::Result<()> {
+        match &self.transport {
+            Transport::Http { agent, .. } => {
+                let request = self.http(agent.put(self.url(name)));
+                let response = match body {
+                    Payload::File(path) => request.send(File::open(path)?),
+                    Payload::Bytes(bytes) => request.send(bytes),
+                };
+                match response.map_err(io::Error::other)?.status().as_u16() {
+                    200..=299 => Ok(()),
+                    code => Err(bad(format!("PUT {name}: HTTP {code}"))),
+                }
+            }
+            Transport::Redis { expire, .. } => {
+                let bytes = match body {
+                    Payload::File(path) => std::fs::read(path)?,
+                    Payload::Bytes(bytes) => bytes.to_vec(),
+                };
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(redis_key(name)).arg(bytes);
+                if name.starts_with("cas/") {
+                    cmd.arg("NX");
+                }
+                if let Some(ttl) = expire {
+                    cmd.arg("EX").arg(ttl.as_secs().max(1));
+                }
+                let _: redis::Value = self.redis(&cmd)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        match &self.transport {
+            Transport::Http { base, .. } => format!("{base}/{name}"),
+            Transport::Redis { .. } => unreachable!("redis has no URLs"),
+        }
+    }
+
+    /// Adds the configured headers to an HTTP request.
+    fn http<B>(&self, mut request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        if let Transport::Http { headers, .. } = &self.transport {
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+        }
+        request
+    }
+
+    /// Runs one Redis command on the (lazily opened) connection.
+    fn redis<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> io::Result<T> {
+        let Transport::Redis {
+            client,
+            connection,
+            timeout,
+            ..
+        } = &self.transport
+        else {
+            unreachable!("only for redis")
+        };
+        let mut slot = connection.lock().expect("redis connection");
+        if slot.is_none() {
+            let conn = client
+                .get_connection_with_timeout(*timeout)
+                .map_err(io::Error::other)?;
+            conn.set_read_timeout(Some(*timeout))
+                .map_err(io::Error::other)?;
+            conn.set_write_timeout(Some(*timeout))
+                .map_err(io::Error::other)?;
+            *slot = Some(conn);
+        }
+        let conn = slot.as_mut().expect("just opened");
+        cmd.query(conn).map_err(io::Error::other)
+    }
+}
+
+/// The HTTP transport for `url`.
+fn http(url: &str, header: Option<&str>, timeout: Duration) -> Result<Transport, String> {
+    let (scheme, rest) = url.split_once("://").expect("checked by the caller");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (Some(user), host),
+        None => (None, authority),
+    };
+    let mut headers = Vec::new();
+    if let Some(user) = userinfo {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(user);
+        headers.push(("Authorization".to_string(), format!("Basic {token}")));
+    }
+    if let Some(header) = header {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or("JL_REMOTE_HEADER: expected 'Name: value'")?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(timeout))
+        .timeout_recv_response(Some(timeout))
+        .timeout_send_request(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    Ok(Transport::Http {
+        base: format!("{scheme}://{host}{}", path.trim_end_matches('/')),
+        headers,
+        agent,
+    })
+}
+
+fn redis_key(name: &str) -> String {
+    format!("jl:{name}")
 }
 
 fn sha256_of(path: &std::path::Path) -> io::Result<String> {
@@ -310,11 +434,19 @@ mod tests {
             None,
             false,
             Duration::from_secs(5),
+            None,
         )
         .unwrap();
-        assert_eq!(r.base, "https://cache.example:8080/jl");
-        assert_eq!(r.headers[0].1, "Basic bWU6c2VjcmV0");
+        let Transport::Http { base, headers, .. } = &r.transport else {
+            panic!("an http remote")
+        };
+        assert_eq!(base, "https://cache.example:8080/jl");
+        assert_eq!(headers[0].1, "Basic bWU6c2VjcmV0");
+        assert_eq!(
+            format!("{r:?}"),
+            "Remote(https://***@cache.example:8080/jl/)"
+        );
         assert_eq!(redact("https://me:secret@h/x"), "https://***@h/x");
-        assert!(Remote::new("ftp://h", None, false, Duration::from_secs(5)).is_err());
+        assert!(Remote::new("ftp://h", None, false, Duration::from_secs(5), None).is_err());
     }
 }

@@ -52,6 +52,7 @@ impl std::fmt::Debug for Remote {
 }
 
 /// How names are fetched and stored: the only part that differs.
+#[allow(clippy::large_enum_variant)] // one per process
 enum Transport {
     Http {
         /// The URL without credentials and without a trailing slash.

@@ -10,4 +10,5 @@ mod map;
 mod remote;
 mod run;
 mod shell;
+mod slurm;
 mod store;

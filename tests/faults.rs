@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{Mount, TestEnv, counted, is_root, stderr, stdout};
+use crate::util::{Mount, TestEnv, counted, is_root, spawn_fed, stderr, stdout};
 
 #[test]
 fn a_store_that_is_a_regular_file_warns_once_and_runs() {
@@ -163,21 +163,9 @@ fn a_full_disk_still_gives_every_map_job_its_whole_output() {
     let env = TestEnv::new();
     let _full = Mount::tmpfs(&env.store, "1m", "");
     let script = "head -c 600000 /dev/zero | tr '\\0' x; echo \" $1\"; echo err$1 >&2; exit $1";
-    let mut child = env
-        .jl()
-        .args(["map", "-q", "-j2", "--", "sh", "-c", script, "sh"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"0\n1\n0\n0\n")
-        .unwrap();
+    let mut map = env.jl();
+    map.args(["map", "-q", "-j2", "--", "sh", "-c", script, "sh"]);
+    let child = spawn_fed(&mut map, b"0\n1\n0\n0\n");
     let out = child.wait_with_output().unwrap();
     let x = "x".repeat(600_000);
     assert_eq!(stdout(&out), format!("{x} 0\n{x} 1\n{x} 0\n{x} 0\n"));

@@ -1,11 +1,10 @@
 //! `jl map`: placeholders, ordering, failures, halting, resuming, joblog,
 //! progress and scale.
 
-use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{TestEnv, stderr, stdout};
+use crate::util::{TestEnv, spawn_fed, stderr, stdout};
 
 /// `jl map ARGS...` with `items` on stdin.
 fn map(env: &TestEnv, args: &[&str], items: &str) -> std::process::Output {
@@ -168,19 +167,7 @@ fn an_interrupted_map_resumes_where_it_stopped() {
         "sleep 0.4; echo $1 >> count; echo $1",
         "sh",
     ];
-    let mut child = env
-        .jl()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(items.as_bytes())
-        .unwrap();
+    let child = spawn_fed(env.jl().args(args), items.as_bytes());
     std::thread::sleep(Duration::from_millis(600));
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::util::{TestEnv, stderr, stdout};
+use crate::util::{TestEnv, spawn_fed, stderr, stdout};
 
 /// nginx serving PUT/GET from a temp dir on a free loopback port; stopped
 /// on drop.
@@ -290,9 +290,8 @@ fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
     let env = TestEnv::new();
     let items: String = (1..=40).map(|i| format!("{i}\n")).collect();
     let map = |store: &str| {
-        let mut child = env
-            .jl()
-            .env("JL_STORE", env.path(store))
+        let mut map = env.jl();
+        map.env("JL_STORE", env.path(store))
             .env("JL_REMOTE", server.url())
             .args([
                 "map",
@@ -303,20 +302,8 @@ fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
                 "-c",
                 "sleep 0.02; echo item $1",
                 "sh",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(items.as_bytes())
-            .unwrap();
-        child
+            ]);
+        spawn_fed(&mut map, items.as_bytes())
     };
     let child = map("a");
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -413,5 +400,53 @@ impl SpawnOutput for Command {
             .spawn()
             .unwrap();
         std::thread::spawn(move || child.wait_with_output().unwrap())
+    }
+}
+
+/// A server on a loopback port that answers every connection with
+/// `reply` (or, for `None`, accepts and never answers).
+fn bad_server(reply: Option<&'static str>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            if let Some(reply) = reply {
+                use std::io::{Read, Write};
+                let mut stream = stream;
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(reply.as_bytes());
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    format!("http://me:secret@127.0.0.1:{port}/jl")
+}
+
+#[test]
+fn a_silent_or_garbage_remote_costs_one_warning_and_one_timeout() {
+    let env = TestEnv::new();
+    let garbage = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!";
+    for (name, url) in [
+        ("silent", bad_server(None)),
+        ("garbage", bad_server(Some(garbage))),
+    ] {
+        let out = env
+            .jl()
+            .env("JL_STORE", env.path(name))
+            .env("JL_REMOTE", &url)
+            .args(["run", "--remote-timeout", "1s", "--", "echo", name])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&out), format!("{name}\n"));
+        assert!(out.status.success());
+        let err = stderr(&out);
+        assert_eq!(
+            err.matches("jl: warning: remote cache").count(),
+            1,
+            "{name}: {err}"
+        );
+        assert!(!err.contains("secret"), "credentials never printed: {err}");
     }
 }

@@ -81,23 +81,9 @@ impl TestEnv {
 
     /// Runs `jl ARGS...` feeding `input` on stdin (a pipe).
     pub fn run_with_stdin<S: AsRef<OsStr>>(&self, args: &[S], input: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .jl()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("jl starts");
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        out
+        spawn_fed(self.jl().args(args), input)
+            .wait_with_output()
+            .unwrap()
     }
 
     /// How many times the counter named `name` was bumped by [`counted`].
@@ -115,6 +101,24 @@ impl TestEnv {
     pub fn blobs(&self) -> Vec<PathBuf> {
         files_under(&self.store.join("objects"))
     }
+}
+
+/// Starts `cmd` with its output piped and `input` written to its stdin by
+/// a thread (so a child that prints before reading cannot deadlock).
+pub fn spawn_fed(cmd: &mut Command, input: &[u8]) -> std::process::Child {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    child
 }
 
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {

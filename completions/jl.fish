@@ -46,7 +46,7 @@ complete -c jl -n "__fish_jl_using_subcommand run" -l ignore-arg -d 'Leave argum
 complete -c jl -n "__fish_jl_using_subcommand run" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run" -l remote -d 'A remote cache shared with other machines: http(s)://host[:port][/prefix] or redis://host:port[/db]' -r
+complete -c jl -n "__fish_jl_using_subcommand run" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
@@ -66,7 +66,7 @@ complete -c jl -n "__fish_jl_using_subcommand map" -l ignore-arg -d 'Leave argum
 complete -c jl -n "__fish_jl_using_subcommand map" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l remote -d 'A remote cache shared with other machines: http(s)://host[:port][/prefix] or redis://host:port[/db]' -r
+complete -c jl -n "__fish_jl_using_subcommand map" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -s j -l jobs -d 'Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -s a -l arg-file -d 'Read items from FILE instead of stdin' -r -F

@@ -207,10 +207,16 @@ impl Remote {
                 // upload the right bytes.
                 return Ok(None);
             }
-            store.finish_blob(writer)?;
+            // From here on a failure is the local store's (a full disk),
+            // not the remote's: a plain miss, reported by the run.
+            if store.finish_blob(writer).is_err() {
+                return Ok(None);
+            }
             bytes += blob.size;
         }
-        store.commit(&remote.entry)?;
+        if store.commit(&remote.entry).is_err() {
+            return Ok(None);
+        }
         Ok(Some(bytes))
     }
 
@@ -222,7 +228,11 @@ impl Remote {
                 continue;
             }
             let path = store.object_path(&blob.digest);
-            let sha = sha256_of(&path)?;
+            let Ok(sha) = sha256_of(&path) else {
+                // Gone locally (a gc ran meanwhile): upload nothing rather
+                // than an entry without its blob.
+                return Ok(bytes);
+            };
             if !self.exists(&format!("cas/{sha}"))? {
                 self.put(&format!("cas/{sha}"), Payload::File(&path))?;
                 bytes += blob.size;

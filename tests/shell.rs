@@ -124,6 +124,12 @@ fn make_jobserver_bounds_the_jobs_of_jl_map() {
 fn readme_snippet(env: &TestEnv, dir: &Path, snippet: &str) -> Output {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"));
     assert!(readme.unwrap().contains(snippet), "README lost:\n{snippet}");
+    sh_with_jl(env, dir, snippet)
+}
+
+/// Runs `script` with `sh` in `dir`, with the built jl on PATH and this
+/// env's store and log.
+fn sh_with_jl(env: &TestEnv, dir: &Path, snippet: &str) -> Output {
     let bin = Path::new(env!("CARGO_BIN_EXE_jl")).parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let out = Command::new("sh")
@@ -203,5 +209,41 @@ fn readme_ci_cache_directory_hits_in_a_fresh_checkout() {
         cached,
         ["0", "0", "0", "1", "1", "1"],
         "all hits after the move"
+    );
+}
+
+#[test]
+fn readme_background_refresh_and_ignored_arguments() {
+    let env = TestEnv::new();
+    let dir = env.root();
+    let prompt =
+        "jl run --ttl 1m --stale 1d -- date +%H:%M   # in a prompt: at once, refreshed behind";
+    let first = readme_snippet(&env, dir, prompt);
+    assert_eq!(stdout(&readme_snippet(&env, dir, prompt)), stdout(&first));
+
+    let cron = "jl run --warm --ttl 1h -- du -sh /usr/share/common-licenses   # from cron";
+    let warmed = readme_snippet(&env, dir, cron);
+    assert!(warmed.stdout.is_empty(), "--warm prints nothing");
+    let start = std::time::Instant::now();
+    while env.entries().len() < 2 {
+        assert!(start.elapsed().as_secs() < 20, "the warm run never stored");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    env.write("words.txt", "pear\napple\nfig\n");
+    let sort = "jl run --ignore-arg '--parallel=*' -- sort --parallel=4 words.txt";
+    assert_eq!(
+        stdout(&readme_snippet(&env, dir, sort)),
+        "apple\nfig\npear\n"
+    );
+    let two = sort.replace("--parallel=4", "--parallel=2");
+    let log_rows = cached_column(&env.path("jl.log")).len();
+    let out = sh_with_jl(&env, dir, &two);
+    assert_eq!(stdout(&out), "apple\nfig\npear\n");
+    let cached = cached_column(&env.path("jl.log"));
+    assert_eq!(
+        cached[log_rows..],
+        ["1"],
+        "--parallel=2 hit --parallel=4's entry"
     );
 }

@@ -329,7 +329,7 @@ fn digest_dir(
     use std::os::unix::fs::MetadataExt;
     let root_meta = std::fs::metadata(root)?;
     let mut entries = Vec::new();
-    walk_sorted(root, &mut entries)?;
+    walk_sorted(root, root_meta.dev(), &mut entries)?;
     // Every walked path is `root` joined with the relative path.
     let root_len = root.as_os_str().len();
     let rel = |path: &Path| {
@@ -390,7 +390,16 @@ fn digest_dir(
 /// Every entry below `dir`, depth first, siblings sorted by name, with its
 /// `lstat`. Each `lstat` is relative to the open directory (`statx` on the
 /// directory's descriptor), so long trees cost no repeated path lookups.
-fn walk_sorted(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> io::Result<()> {
+///
+/// Like `find -xdev`, the walk stays on the filesystem of the directory it
+/// started from: a mount point below it is listed but not entered, so an
+/// argument like `/` never reads `/proc` or `/sys`.
+fn walk_sorted(
+    dir: &Path,
+    device: u64,
+    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
+) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let mut children = std::fs::read_dir(dir)?
         .map(|entry| {
             let entry = entry?;
@@ -399,11 +408,11 @@ fn walk_sorted(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> io::R
         .collect::<io::Result<Vec<_>>>()?;
     children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (_, path, meta) in children {
-        let is_dir = meta.is_dir();
+        let enter = meta.is_dir() && meta.dev() == device;
         out.push((path, meta));
-        if is_dir {
+        if enter {
             let path = out.last().expect("just pushed").0.clone();
-            walk_sorted(&path, out)?;
+            walk_sorted(&path, device, out)?;
         }
     }
     Ok(())

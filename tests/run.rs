@@ -458,3 +458,25 @@ fn a_remembered_directory_still_notices_every_change() {
     assert_eq!(stdout(&env.run(&args)), "aaa\nBBB\nccc\n", "a new file");
     assert_eq!(env.count("count"), 3);
 }
+
+#[test]
+fn a_directory_input_stays_on_its_filesystem() {
+    if !crate::util::is_root() {
+        eprintln!("needs root to mount a tmpfs; CI runs as root");
+        return;
+    }
+    let env = TestEnv::new();
+    env.write("tree/a.txt", "aaa\n");
+    let _mounted = crate::util::Mount::tmpfs(&env.path("tree/mnt"), "1m", "");
+    env.write("tree/mnt/inside.txt", "one\n");
+    let args = counted("cat tree/a.txt", &[]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.splice(1..1, ["-i", "tree"]);
+    assert_eq!(stdout(&env.run(&args)), "aaa\n");
+    env.write("tree/mnt/inside.txt", "two\n");
+    assert_eq!(stdout(&env.run(&args)), "aaa\n");
+    assert_eq!(env.count("count"), 1, "the mount's content is not an input");
+    env.write("tree/a.txt", "AAA\n");
+    assert_eq!(stdout(&env.run(&args)), "AAA\n");
+    assert_eq!(env.count("count"), 2, "the tree's own files still are");
+}

@@ -244,6 +244,13 @@ fn two_machines_share_results(server: &dyn Server) {
         (1, 2),
         "the entry and its two blobs uploaded"
     );
+    let stats = on(&env, "a", url, &["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(
+        stats["misses"], 1,
+        "counted on a store the remote miss created"
+    );
+    assert_eq!(stats["remote"]["misses"], 1);
     let second = on(&env, "b", url, &RUN);
     assert_eq!(stdout(&second), "1\n2\n3\n");
     assert_eq!(stderr(&second), "err\n");

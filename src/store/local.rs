@@ -32,8 +32,8 @@ const IN_MEMORY_BLOB: u64 = 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
-    /// `stats.log`, opened at the first record (a map records many).
-    journal: Arc<OnceLock<Option<File>>>,
+    /// `stats.log`, kept open once opened (a map records many lines).
+    journal: Arc<OnceLock<File>>,
 }
 
 /// The result of looking a key up.
@@ -333,15 +333,19 @@ impl Store {
     /// small write to a file opened for appending: concurrent jl processes
     /// never lose or tear each other's lines, and nothing is locked.
     pub fn record(&self, line: &str) {
-        let journal = self.journal.get_or_init(|| {
-            OpenOptions::new()
+        // Opened at the first record that can (the store may not exist
+        // yet when a remote miss is recorded), then kept.
+        if self.journal.get().is_none() {
+            let opened = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o600)
-                .open(self.root.join("stats.log"))
-                .ok()
-        });
-        if let Some(mut file) = journal.as_ref() {
+                .open(self.root.join("stats.log"));
+            if let Ok(file) = opened {
+                let _ = self.journal.set(file);
+            }
+        }
+        if let Some(mut file) = self.journal.get() {
             let _ = file.write_all(line.as_bytes());
         }
     }

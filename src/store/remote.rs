@@ -164,6 +164,9 @@ impl Remote {
 
     /// `Ok(None)` is a plain miss (no entry, or a blob the server evicted).
     fn try_fetch(&self, store: &Store, key: &Digest) -> io::Result<Option<u64>> {
+        if store.prepare().is_err() {
+            return Ok(None); // the local store's trouble is reported by the run
+        }
         let Some(body) = self.get(&format!("ac/{}", key.hex()))? else {
             return Ok(None);
         };
@@ -173,9 +176,6 @@ impl Remote {
             .map_err(|e| bad(format!("entry {} is not jl's: {e}", key.hex())))?;
         if remote.entry.key != *key {
             return Err(bad(format!("entry {} names another key", key.hex())));
-        }
-        if store.prepare().is_err() {
-            return Ok(None); // the local store's trouble is reported by the run
         }
         let mut bytes = text.len() as u64;
         for blob in blobs(&remote.entry) {

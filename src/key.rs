@@ -190,7 +190,6 @@ pub fn build(
     };
     let exe_digest = stat.digest_file(exe).map_err(fail(exe))?.digest;
     let argv = keyed_args(argv, &opts.ignore_args);
-    let argv = &argv[..];
 
     let mut watched = Vec::new();
     let mut inputs: Vec<(PathBuf, InputKind, Option<Digest>)> = Vec::new();
@@ -199,7 +198,7 @@ pub fn build(
         inputs.extend(input.map(|(kind, digest)| (path.clone(), kind, digest)));
     }
     if opts.auto_inputs {
-        for path in auto_input_candidates(argv) {
+        for path in auto_input_candidates(&argv) {
             let declared_out = opts.outputs.iter().any(|o| same_path(o, &path));
             let declared_in = inputs.iter().any(|(p, _, _)| same_path(p, &path));
             if declared_out || declared_in {
@@ -211,7 +210,7 @@ pub fn build(
     }
 
     let components = Components {
-        argv: argv.to_vec(),
+        argv,
         exe: exe.to_path_buf(),
         exe_digest,
         inputs,
@@ -332,17 +331,18 @@ fn digest_dir(
     walk_sorted(root, root_meta.dev(), &mut entries)?;
     // Every walked path is `root` joined with the relative path.
     let root_len = root.as_os_str().len();
-    let rel = |path: &Path| {
+    fn relative(path: &Path, root_len: usize) -> &[u8] {
         let below = &path.as_os_str().as_bytes()[root_len..];
-        below.strip_prefix(b"/").unwrap_or(below).to_vec()
-    };
+        below.strip_prefix(b"/").unwrap_or(below)
+    }
+    let rel = |path| relative(path, root_len);
 
     let mut tree = Encoder::default();
     tree.bytes(b"jl tree identity");
     let mut racy = crate::digest::is_racy(&root_meta);
     watched.push((root.to_path_buf(), identity(&root_meta)));
     for (path, meta) in &entries {
-        tree.bytes(&rel(path));
+        tree.bytes(rel(path));
         tree.u64(u64::from(meta.mode()));
         identity(meta).iter().for_each(|n| tree.u64(*n as u64));
         racy |= crate::digest::is_racy(meta);
@@ -359,7 +359,7 @@ fn digest_dir(
 
     let mut enc = Encoder::default();
     for (path, meta) in &entries {
-        enc.bytes(&rel(path));
+        enc.bytes(rel(path));
         let ft = meta.file_type();
         if ft.is_dir() {
             enc.bytes(b"d");

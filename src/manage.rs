@@ -330,12 +330,7 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<i32> {
     let journal = read_journal(&store);
     let entries = store.entry_files();
     let blobs = store.blob_files();
-    let bytes: u64 = entries
-        .iter()
-        .chain(blobs.iter())
-        .filter_map(|p| std::fs::symlink_metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let bytes = entries.iter().chain(&blobs).map(|p| file_len(p)).sum();
     let lookups = journal.total_hits + journal.misses;
     let s = Stats {
         store: store.root().display().to_string(),
@@ -597,7 +592,7 @@ fn collect(
         .collect();
     let mut refs: HashMap<Digest, u32> = HashMap::new();
     for (_, _, e) in &entries {
-        for d in e.iter().flat_map(blobs_of) {
+        for d in e.iter().flat_map(|e| e.blobs().map(|b| b.digest)) {
             *refs.entry(d).or_default() += 1;
         }
     }
@@ -624,7 +619,7 @@ fn collect(
         report.entries_removed += 1;
         report.bytes_freed += len;
         total = total.saturating_sub(len);
-        for d in entry.iter().flat_map(blobs_of) {
+        for d in entry.iter().flat_map(|e| e.blobs().map(|b| b.digest)) {
             let n = refs.entry(d).or_default();
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -668,12 +663,6 @@ fn older_than(path: &Path, age: Duration, now: SystemTime) -> bool {
     std::fs::symlink_metadata(path)
         .and_then(|m| m.modified())
         .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age))
-}
-
-fn blobs_of(entry: &Entry) -> Vec<Digest> {
-    let mut v = vec![entry.stdout.digest, entry.stderr.digest];
-    v.extend(entry.outputs.iter().map(|o| o.blob.digest));
-    v
 }
 
 /// Enforces `JL_MAX_SIZE` after a commit of `key` that wrote `bytes`.
@@ -803,7 +792,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
             }
             Some(e) => {
                 let mut bad = false;
-                for d in blobs_of(e) {
+                for d in e.blobs().map(|b| b.digest) {
                     let empty = d == Digest::of(b"");
                     if !empty && (bad_blobs.contains(&d) || !store.object_path(&d).exists()) {
                         r.missing_blobs

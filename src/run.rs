@@ -155,7 +155,7 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
         }
         Err(e) => {
             if e.kind() == io::ErrorKind::InvalidData {
-                for blob in entry_blobs(&entry) {
+                for blob in entry.blobs() {
                     if matches!(store.read_blob(&blob), Err(e) if e.kind() == io::ErrorKind::InvalidData)
                     {
                         let _ = store.remove_blob(&blob.digest);
@@ -206,12 +206,6 @@ fn age(settings: &Settings, entry: &Entry) -> Age {
 
 fn expired(settings: &Settings, entry: &Entry) -> bool {
     matches!(age(settings, entry), Age::Expired)
-}
-
-fn entry_blobs(entry: &Entry) -> Vec<Blob> {
-    let mut blobs = vec![entry.stdout, entry.stderr];
-    blobs.extend(entry.outputs.iter().map(|o| o.blob));
-    blobs
 }
 
 /// Where a job's output goes while it runs.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{TestEnv, counted, stdout};
+use crate::util::{TestEnv, counted, counted_with, stdout};
 
 /// Polls until `done` holds; a background refresh that never finishes
 /// fails the test instead of hanging it.
@@ -58,9 +58,11 @@ fn stale_replays_at_once_and_refreshes_in_the_background() {
 #[test]
 fn past_the_stale_window_is_a_plain_miss() {
     let env = TestEnv::new();
-    let args = counted("echo $(wc -l < count)", &[]);
-    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    args.splice(1..1, ["--ttl", "1s", "--stale", "1s"]);
+    let args = counted_with(
+        &["--ttl", "1s", "--stale", "1s"],
+        "echo $(wc -l < count)",
+        &[],
+    );
     assert_eq!(stdout(&env.run(&args)), "1\n");
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(stdout(&env.run(&args)), "2\n", "ran in the foreground");
@@ -77,8 +79,7 @@ fn stale_needs_a_ttl() {
 fn warm_fills_the_cache_in_the_background_and_prints_nothing() {
     let env = TestEnv::new();
     let args = counted("echo warmed", &[]);
-    let mut warm: Vec<&str> = args.iter().map(String::as_str).collect();
-    warm.insert(1, "--warm");
+    let warm = counted_with(&["--warm"], "echo warmed", &[]);
     let out = env.run(&warm);
     assert!(out.status.success());
     assert!(out.stdout.is_empty() && out.stderr.is_empty());

@@ -3,7 +3,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
-use crate::util::{TestEnv, counted, files_under, read_only_dir, stderr, stdout};
+use crate::util::{TestEnv, counted, counted_with, files_under, read_only_dir, stderr, stdout};
 
 #[test]
 fn a_hit_replays_stdout_stderr_and_exit_code_without_running() {
@@ -378,9 +378,8 @@ fn a_corrupt_entry_is_a_miss_and_is_replaced() {
 #[test]
 fn thirty_two_identical_runs_started_together_execute_once() {
     let env = TestEnv::new();
-    let args = counted("sleep 0.5; echo done; echo note >&2; exit 3", &[]);
-    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    args.insert(1, "--cache-failures");
+    let script = "sleep 0.5; echo done; echo note >&2; exit 3";
+    let args = counted_with(&["--cache-failures"], script, &[]);
     let children: Vec<_> = (0..32)
         .map(|_| {
             env.jl()
@@ -438,9 +437,7 @@ fn a_remembered_directory_still_notices_every_change() {
     env.write("tree/sub/b.txt", "bbb\n");
     // Past the racy window (whole seconds), so jl remembers the tree.
     std::thread::sleep(Duration::from_millis(2100));
-    let args = counted("cat tree/a.txt tree/sub/*", &[]);
-    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    args.splice(1..1, ["-i", "tree"]);
+    let args = counted_with(&["-i", "tree"], "cat tree/a.txt tree/sub/*", &[]);
     assert_eq!(stdout(&env.run(&args)), "aaa\nbbb\n");
     assert_eq!(stdout(&env.run(&args)), "aaa\nbbb\n");
     assert_eq!(env.count("count"), 1, "a hit");
@@ -469,9 +466,7 @@ fn a_directory_input_stays_on_its_filesystem() {
     env.write("tree/a.txt", "aaa\n");
     let _mounted = crate::util::Mount::tmpfs(&env.path("tree/mnt"), "1m", "");
     env.write("tree/mnt/inside.txt", "one\n");
-    let args = counted("cat tree/a.txt", &[]);
-    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
-    args.splice(1..1, ["-i", "tree"]);
+    let args = counted_with(&["-i", "tree"], "cat tree/a.txt", &[]);
     assert_eq!(stdout(&env.run(&args)), "aaa\n");
     env.write("tree/mnt/inside.txt", "two\n");
     assert_eq!(stdout(&env.run(&args)), "aaa\n");

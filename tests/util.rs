@@ -141,14 +141,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// `jl run -- sh -c SCRIPT sh ARGS...` where the script first bumps the
 /// counter file `count` (in the test dir) and then does `body`.
 pub fn counted<'a>(body: &'a str, args: &[&'a str]) -> Vec<String> {
-    let mut v = vec![
-        "run".to_string(),
+    counted_with(&[], body, args)
+}
+
+/// As [`counted`], with jl `options` between `run` and `--`.
+pub fn counted_with(options: &[&str], body: &str, args: &[&str]) -> Vec<String> {
+    let mut v = vec!["run".to_string()];
+    v.extend(options.iter().map(|s| s.to_string()));
+    v.extend([
         "--".to_string(),
         "sh".to_string(),
         "-c".to_string(),
         format!("echo x >> count; {body}"),
         "sh".to_string(),
-    ];
+    ]);
     v.extend(args.iter().map(|s| s.to_string()));
     v
 }

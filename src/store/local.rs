@@ -241,9 +241,7 @@ impl Store {
             .set_permissions(fs::Permissions::from_mode(0o644))?;
         let target = self.action_path(&entry.key);
         persist_into_fan(tmp, &target)?;
-        let blobs = [entry.stdout.size, entry.stderr.size].into_iter();
-        let outputs = entry.outputs.iter().map(|o| o.blob.size);
-        Ok(json.len() as u64 + blobs.chain(outputs).sum::<u64>())
+        Ok(json.len() as u64 + entry.blobs().map(|b| b.size).sum::<u64>())
     }
 
     /// Marks an entry as just used (its file's mtime is "last used").

@@ -43,6 +43,15 @@ pub struct Entry {
     pub deps: Vec<serde_json::Value>,
 }
 
+impl Entry {
+    /// Every blob the entry names: stdout, stderr, then each output file.
+    pub fn blobs(&self) -> impl Iterator<Item = Blob> + '_ {
+        [self.stdout, self.stderr]
+            .into_iter()
+            .chain(self.outputs.iter().map(|o| o.blob))
+    }
+}
+
 /// A blob reference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Blob {

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
-use crate::store::{Blob, Entry, Store};
+use crate::store::{Entry, Store};
 
 /// A remote cache: where it is, and whether it still answers.
 pub struct Remote {
@@ -178,7 +178,7 @@ impl Remote {
             return Err(bad(format!("entry {} names another key", key.hex())));
         }
         let mut bytes = text.len() as u64;
-        for blob in blobs(&remote.entry) {
+        for blob in remote.entry.blobs() {
             if blob.size == 0 || store.object_path(&blob.digest).exists() {
                 continue;
             }
@@ -223,7 +223,7 @@ impl Remote {
     fn try_upload(&self, store: &Store, entry: &Entry) -> io::Result<u64> {
         let mut cas = BTreeMap::new();
         let mut bytes = 0;
-        for blob in blobs(entry) {
+        for blob in entry.blobs() {
             if blob.size == 0 || cas.contains_key(&blob.digest.hex()) {
                 continue;
             }
@@ -415,12 +415,6 @@ fn sha256_of(path: &std::path::Path) -> io::Result<String> {
 
 /// The largest entry document accepted from a remote.
 const MAX_ENTRY: u64 = 16 * 1024 * 1024;
-
-fn blobs(entry: &Entry) -> Vec<Blob> {
-    let mut v = vec![entry.stdout, entry.stderr];
-    v.extend(entry.outputs.iter().map(|o| o.blob));
-    v
-}
 
 fn bad(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)

@@ -41,14 +41,54 @@ fn sh(script: &str) {
     assert!(out.status.success(), "{script}: {}", stderr(&out));
 }
 
+fn succeeds(script: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", script])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Polls `ready` every 300 ms for up to 90 s.
+fn wait_for(mut ready: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(90) {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    false
+}
+
+fn stop_daemons() {
+    let _ = Command::new("scontrol")
+        .arg("shutdown")
+        .stderr(Stdio::null())
+        .status();
+    let _ = Command::new("pkill")
+        .args(["-x", "slurmctld|slurmd|slurmstepd"])
+        .status();
+    wait_for(|| !succeeds("pgrep -x 'slurmctld|slurmd'"));
+}
+
 impl Slurm {
+    /// A machine image can keep a stale munged.pid or daemons and job
+    /// state from an earlier run: each is checked, not assumed.
     fn start() -> Slurm {
         installed("slurmctld", "slurm-wlm");
         installed("munged", "munge");
+        stop_daemons();
         sh("mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge");
-        if !Path::new("/run/munge/munged.pid").exists() {
-            sh("su -s /bin/sh munge -c /usr/sbin/munged");
+        if !succeeds("munge -n | unmunge") {
+            sh("rm -f /run/munge/munged.pid && su -s /bin/sh munge -c '/usr/sbin/munged --force'");
+            assert!(
+                wait_for(|| succeeds("munge -n | unmunge")),
+                "munged did not start"
+            );
         }
+        sh("rm -rf /var/spool/slurmctld /var/spool/slurmd");
         sh("mkdir -p /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /etc/slurm");
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let node = format!(
@@ -56,41 +96,33 @@ impl Slurm {
         );
         std::fs::write("/etc/slurm/slurm.conf", format!("{SLURM_CONF}{node}")).unwrap();
         sh("slurmctld && slurmd -N localhost");
-        let start = Instant::now();
-        loop {
-            let out = Command::new("sinfo")
+        let idle = wait_for(|| {
+            let state = Command::new("sinfo")
                 .args(["-h", "-o", "%t"])
                 .output()
                 .unwrap();
-            if stdout(&out).contains("idle") {
-                return Slurm;
+            let state = stdout(&state);
+            if state.contains("down") || state.contains("drain") {
+                let _ = Command::new("scontrol")
+                    .args(["update", "NodeName=localhost", "State=RESUME"])
+                    .status();
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "slurm never became idle"
-            );
-            std::thread::sleep(Duration::from_millis(300));
+            state.contains("idle")
+        });
+        if !idle {
+            let why = Command::new("sh")
+                .args(["-c", "sinfo -N -l; tail -n 15 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log"])
+                .output()
+                .unwrap();
+            panic!("slurm never became idle:\n{}{}", stdout(&why), stderr(&why));
         }
+        Slurm
     }
 }
 
 impl Drop for Slurm {
     fn drop(&mut self) {
-        let _ = Command::new("scontrol")
-            .arg("shutdown")
-            .stderr(Stdio::null())
-            .status();
-        for pid in [
-            "/var/spool/slurmd/slurmd.pid",
-            "/var/spool/slurmctld/slurmctld.pid",
-        ] {
-            if let Ok(pid) = std::fs::read_to_string(pid) {
-                let _ = Command::new("kill")
-                    .arg(pid.trim())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        stop_daemons();
     }
 }
 

@@ -2,7 +2,6 @@
 //! slurm-wlm and munge and starts their daemons): an array job shards a
 //! map with `--shard auto`, and a gather runs nothing.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

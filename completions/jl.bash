@@ -127,7 +127,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__explain)
-            opts="-i -o -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --no-stdin --json --help"
+            opts="-i -o -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --no-stdin --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +158,14 @@ _jl() {
                     return 0
                     ;;
                 --ignore-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-outputs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-ignore)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -417,7 +425,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__map)
-            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
+            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -448,6 +456,14 @@ _jl() {
                     return 0
                     ;;
                 --ignore-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-outputs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-ignore)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -533,7 +549,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__run)
-            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --no-stdin --stale --warm --help"
+            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --no-stdin --stale --warm --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -564,6 +580,14 @@ _jl() {
                     return 0
                     ;;
                 --ignore-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-outputs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace-ignore)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -43,6 +43,8 @@ complete -c jl -n "__fish_jl_using_subcommand run" -s o -l output -d 'An output 
 complete -c jl -n "__fish_jl_using_subcommand run" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
+complete -c jl -n "__fish_jl_using_subcommand run" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
@@ -51,6 +53,7 @@ complete -c jl -n "__fish_jl_using_subcommand run" -l remote-timeout -d 'Give up
 complete -c jl -n "__fish_jl_using_subcommand run" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
 complete -c jl -n "__fish_jl_using_subcommand run" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cwd -d 'Include the working directory in the key'
+complete -c jl -n "__fish_jl_using_subcommand run" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
 complete -c jl -n "__fish_jl_using_subcommand run" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
 complete -c jl -n "__fish_jl_using_subcommand run" -l force -d 'Run even on a hit, and replace the entry'
 complete -c jl -n "__fish_jl_using_subcommand run" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
@@ -63,6 +66,8 @@ complete -c jl -n "__fish_jl_using_subcommand map" -s o -l output -d 'An output 
 complete -c jl -n "__fish_jl_using_subcommand map" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
+complete -c jl -n "__fish_jl_using_subcommand map" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
@@ -78,6 +83,7 @@ complete -c jl -n "__fish_jl_using_subcommand map" -l timeout -d 'Kill a job tha
 complete -c jl -n "__fish_jl_using_subcommand map" -l shard -d 'Take only items whose 0-based position mod N is I (I/N), or let a job array\'s variables say (auto: Slurm, SGE, LSF, PBS, Kubernetes, HyperQueue, AWS Batch)' -r
 complete -c jl -n "__fish_jl_using_subcommand map" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand map" -l cwd -d 'Include the working directory in the key'
+complete -c jl -n "__fish_jl_using_subcommand map" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
 complete -c jl -n "__fish_jl_using_subcommand map" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
 complete -c jl -n "__fish_jl_using_subcommand map" -l force -d 'Run even on a hit, and replace the entry'
 complete -c jl -n "__fish_jl_using_subcommand map" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
@@ -107,9 +113,12 @@ complete -c jl -n "__fish_jl_using_subcommand explain" -s o -l output -d 'An out
 complete -c jl -n "__fish_jl_using_subcommand explain" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
+complete -c jl -n "__fish_jl_using_subcommand explain" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand explain" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l cwd -d 'Include the working directory in the key'
+complete -c jl -n "__fish_jl_using_subcommand explain" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
 complete -c jl -n "__fish_jl_using_subcommand explain" -s n -l no-stdin -d 'Leave stdin out (as `jl run -n` would)'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l json
 complete -c jl -n "__fish_jl_using_subcommand explain" -s h -l help -d 'Print help'

@@ -102,6 +102,18 @@ pub struct KeyArgs {
     /// e.g. --ignore-arg '--threads=*'
     #[arg(long, value_name = "GLOB", value_parser = parse_glob, allow_hyphen_values = true)]
     pub ignore_arg: Vec<glob::Pattern>,
+    /// Find inputs and outputs by watching the command's file system calls
+    /// (ptrace): nothing needs declaring
+    #[arg(long)]
+    pub trace: bool,
+    /// With --trace, also capture and restore files written under DIR
+    /// (the working directory always is; repeatable)
+    #[arg(long, value_name = "DIR", requires = "trace")]
+    pub trace_outputs: Vec<PathBuf>,
+    /// With --trace, do not record accesses under PREFIX (repeatable;
+    /// /proc, /sys, /dev and the store always are ignored)
+    #[arg(long, value_name = "PREFIX", requires = "trace")]
+    pub trace_ignore: Vec<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

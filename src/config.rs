@@ -39,7 +39,15 @@ pub fn key_options(args: &KeyArgs) -> KeyOptions {
             None
         },
         ignore_args: args.ignore_arg.clone(),
+        trace: args.trace,
+        trace_outputs: args.trace_outputs.iter().map(|p| absolute(p)).collect(),
+        trace_ignore: args.trace_ignore.iter().map(|p| absolute(p)).collect(),
     }
+}
+
+/// `path` made absolute against the working directory, lexically.
+fn absolute(path: &std::path::Path) -> PathBuf {
+    crate::trace::normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {

@@ -105,7 +105,7 @@ impl Tee {
         }
     }
 
-    fn pump(mut self, mut from: impl Read) -> Tee {
+    pub(crate) fn pump(mut self, mut from: impl Read) -> Tee {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match from.read(&mut buf) {
@@ -149,11 +149,28 @@ impl Finished {
     }
 }
 
+/// What a command reads as its standard input.
+pub enum Stdin {
+    Null,
+    Inherit,
+    File(File),
+}
+
+impl From<Stdin> for Stdio {
+    fn from(stdin: Stdin) -> Stdio {
+        match stdin {
+            Stdin::Null => Stdio::null(),
+            Stdin::Inherit => Stdio::inherit(),
+            Stdin::File(f) => Stdio::from(f),
+        }
+    }
+}
+
 /// How to run one command.
 pub struct Job<'a> {
     pub exe: &'a Path,
     pub argv: &'a [std::ffi::OsString],
-    pub stdin: Stdio,
+    pub stdin: Stdin,
     /// Put the command in its own process group (jobs of `jl map`), so
     /// halting kills everything it started.
     pub own_group: bool,
@@ -166,7 +183,7 @@ pub fn run(job: Job<'_>, stdout: Tee, stderr: Tee) -> Result<Finished, SpawnErro
     let mut cmd = Command::new(job.exe);
     cmd.arg0(&job.argv[0])
         .args(&job.argv[1..])
-        .stdin(job.stdin)
+        .stdin(Stdio::from(job.stdin))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if job.own_group {
@@ -231,7 +248,7 @@ pub fn interrupted() -> Option<i32> {
     }
 }
 
-fn register(pid: u32, group: bool) {
+pub(crate) fn register(pid: u32, group: bool) {
     CHILDREN.lock().expect("registry").push((pid, group));
     if let Some(sig) = interrupted() {
         if let Some(sig) = signal_from(sig) {
@@ -240,7 +257,7 @@ fn register(pid: u32, group: bool) {
     }
 }
 
-fn unregister(pid: u32) {
+pub(crate) fn unregister(pid: u32) {
     CHILDREN
         .lock()
         .expect("registry")
@@ -254,7 +271,7 @@ fn signal_from(raw: i32) -> Option<rustix::process::Signal> {
         .find(|s| s.as_raw() == raw)
 }
 
-fn kill_job(pid: u32, group: bool, sig: rustix::process::Signal) {
+pub(crate) fn kill_job(pid: u32, group: bool, sig: rustix::process::Signal) {
     let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
         return;
     };

@@ -33,6 +33,13 @@ pub struct KeyOptions {
     pub cwd: Option<PathBuf>,
     /// Arguments matching any of these are left out of the key.
     pub ignore_args: Vec<glob::Pattern>,
+    /// `--trace`: inputs and outputs are discovered by watching the run.
+    pub trace: bool,
+    /// `--trace-outputs`: where else than the working directory traced
+    /// writes are captured and restored.
+    pub trace_outputs: Vec<PathBuf>,
+    /// `--trace-ignore`: path prefixes whose accesses are not recorded.
+    pub trace_ignore: Vec<PathBuf>,
 }
 
 /// How an input was found when it was hashed.
@@ -74,6 +81,9 @@ pub struct Parts {
     pub env: Vec<EnvVar>,
     pub salt: Option<String>,
     pub cwd: Option<String>,
+    /// Run with `--trace`: the dependencies are in each entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace: bool,
 }
 
 /// An action: the key and the parts it was computed from.
@@ -119,6 +129,7 @@ struct Components {
     env: Vec<(OsString, Option<OsString>)>,
     salt: Option<OsString>,
     cwd: Option<PathBuf>,
+    trace: bool,
 }
 
 impl Components {
@@ -143,6 +154,10 @@ impl Components {
         }
         enc.option(self.salt.as_ref().map(|s| s.as_bytes()));
         enc.option(self.cwd.as_ref().map(|c| c.as_os_str().as_bytes()));
+        // Appended only when set, so untraced keys stay as they were.
+        if self.trace {
+            enc.bytes(b"trace");
+        }
         enc.0
     }
 
@@ -172,6 +187,7 @@ impl Components {
                 .collect(),
             salt: self.salt.as_ref().map(|s| lossy(s)),
             cwd: self.cwd.as_ref().map(|c| lossy(c.as_os_str())),
+            trace: self.trace,
         }
     }
 }
@@ -197,7 +213,7 @@ pub fn build(
         let input = hash_input(path, true, stat, &mut watched).map_err(fail(path))?;
         inputs.extend(input.map(|(kind, digest)| (path.clone(), kind, digest)));
     }
-    if opts.auto_inputs {
+    if opts.auto_inputs && !opts.trace {
         for path in auto_input_candidates(&argv) {
             let declared_out = opts.outputs.iter().any(|o| same_path(o, &path));
             let declared_in = inputs.iter().any(|(p, _, _)| same_path(p, &path));
@@ -223,6 +239,7 @@ pub fn build(
             .collect(),
         salt: opts.salt.clone(),
         cwd: opts.cwd.clone(),
+        trace: opts.trace,
     };
     Ok(Action {
         key: Digest::of(&components.encode()),
@@ -549,6 +566,10 @@ mod tests {
         let env = d.list(|d| (d.os(), d.option(D::os)));
         let salt = d.option(D::os);
         let cwd = d.option(|d| d.os().into());
+        let trace = !d.0.is_empty();
+        if trace {
+            assert_eq!(d.bytes(), b"trace");
+        }
         assert!(d.0.is_empty(), "trailing bytes");
         Components {
             argv,
@@ -560,6 +581,7 @@ mod tests {
             env,
             salt,
             cwd,
+            trace,
         }
     }
 
@@ -583,21 +605,25 @@ mod tests {
             proptest::collection::vec((os(), proptest::option::of(os())), few(3)),
             proptest::option::of(os()),
             proptest::option::of(os()),
+            any::<bool>(),
         )
             .prop_map(
-                |(argv, exe, exe_digest, inputs, stdin, outputs, env, salt, cwd)| Components {
-                    argv,
-                    exe: exe.into(),
-                    exe_digest,
-                    inputs: inputs
-                        .into_iter()
-                        .map(|(p, k, d)| (p.into(), k, d))
-                        .collect(),
-                    stdin,
-                    outputs: outputs.into_iter().map(PathBuf::from).collect(),
-                    env,
-                    salt,
-                    cwd: cwd.map(PathBuf::from),
+                |(argv, exe, exe_digest, inputs, stdin, outputs, env, salt, cwd, trace)| {
+                    Components {
+                        argv,
+                        exe: exe.into(),
+                        exe_digest,
+                        inputs: inputs
+                            .into_iter()
+                            .map(|(p, k, d)| (p.into(), k, d))
+                            .collect(),
+                        stdin,
+                        outputs: outputs.into_iter().map(PathBuf::from).collect(),
+                        env,
+                        salt,
+                        cwd: cwd.map(PathBuf::from),
+                        trace,
+                    }
                 },
             )
     }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod deps;
 mod digest;
 mod error;
 mod exec;
@@ -15,6 +16,7 @@ mod run;
 mod shard;
 mod store;
 mod tokens;
+mod trace;
 
 use std::process::ExitCode;
 

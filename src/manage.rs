@@ -281,7 +281,13 @@ pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
             o.blob.digest
         )?;
     }
+    for gone in &entry.deleted {
+        writeln!(out, "deletes    {}", gone.display())?;
+    }
     write_parts(&mut out, &entry.parts)?;
+    for dep in &entry.deps {
+        writeln!(out, "depends    {}", dep.describe())?;
+    }
     Ok(0)
 }
 
@@ -399,6 +405,9 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     let opts = crate::config::key_options(&args.key);
     let action = crate::key::build(&args.command, &exe, stdin, &opts, &store.stat_cache())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if opts.trace {
+        return explain_traced(&store, &action, args.json);
+    }
     let hit = matches!(store.lookup(&action.key), crate::store::Lookup::Hit(_));
     let mut nearest = None;
     let mut differences = Vec::new();
@@ -443,6 +452,88 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
             writeln!(out, "nearest    {key}")?;
             for d in differences {
                 writeln!(out, "differs    {d}")?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct ExplainedTrace<'a> {
+    key: String,
+    hit: bool,
+    parts: &'a Parts,
+    candidates: usize,
+    nearest: Option<String>,
+    deps: Vec<CheckedDep>,
+}
+
+#[derive(Serialize)]
+struct CheckedDep {
+    #[serde(flatten)]
+    dep: crate::deps::Dep,
+    holds: bool,
+}
+
+/// `jl explain --trace`: the candidates recorded for this action, and the
+/// dependencies of the nearest one (fewest changed; newest on a tie).
+fn explain_traced(store: &Store, action: &crate::key::Action, json: bool) -> anyhow::Result<i32> {
+    let stat = store.stat_cache();
+    let manifest = crate::deps::manifest(store, &action.key);
+    let checked = manifest
+        .candidates
+        .iter()
+        .filter_map(|key| match store.lookup(key) {
+            crate::store::Lookup::Hit(entry) => {
+                let deps: Vec<CheckedDep> = entry
+                    .deps
+                    .into_iter()
+                    .map(|dep| CheckedDep {
+                        holds: dep.holds(&stat),
+                        dep,
+                    })
+                    .collect();
+                Some((deps.iter().filter(|d| !d.holds).count(), *key, deps))
+            }
+            _ => None,
+        });
+    let nearest = checked.min_by_key(|(changed, _, _)| *changed);
+    let hit = nearest
+        .as_ref()
+        .is_some_and(|(changed, _, _)| *changed == 0);
+    let (nearest, deps) = match nearest {
+        Some((_, key, deps)) => (Some(key.hex()), deps),
+        None => (None, Vec::new()),
+    };
+    let mut out = io::stdout().lock();
+    if json {
+        let e = ExplainedTrace {
+            key: action.key.hex(),
+            hit,
+            parts: &action.parts,
+            candidates: manifest.candidates.len(),
+            nearest,
+            deps,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+        return Ok(0);
+    }
+    writeln!(out, "key        {} (traced)", action.key)?;
+    writeln!(out, "status     {}", if hit { "hit" } else { "miss" })?;
+    let line = crate::run::shell_line(&action.parts.argv);
+    writeln!(out, "command    {line}")?;
+    write_parts(&mut out, &action.parts)?;
+    writeln!(out, "candidates {}", manifest.candidates.len())?;
+    match nearest {
+        None => writeln!(
+            out,
+            "nearest    none: no traced run of this command is stored"
+        )?,
+        Some(key) => {
+            writeln!(out, "nearest    {key}")?;
+            for d in deps {
+                let mark = if d.holds { "same   " } else { "CHANGED" };
+                writeln!(out, "{mark}    {}", d.dep.describe())?;
             }
         }
     }
@@ -642,6 +733,15 @@ fn collect(
             if !evicted_blobs.contains(digest) {
                 total = total.saturating_sub(*size);
             }
+        }
+    }
+    for manifest in store.manifest_files() {
+        let live = std::fs::read(&manifest)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<crate::deps::Manifest>(&b).ok())
+            .is_some_and(|m| m.candidates.iter().any(|c| store.action_path(c).exists()));
+        if !live && !dry_run {
+            let _ = std::fs::remove_file(&manifest);
         }
     }
     for dir in [store.tmp_dir(), store.root().join("locks")] {

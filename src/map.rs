@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -502,7 +501,7 @@ fn work(
         let spawn = Job {
             exe,
             argv: &job.argv,
-            stdin: Stdio::null(),
+            stdin: crate::exec::Stdin::Null,
             own_group: true,
             timeout: plan.timeout,
         };

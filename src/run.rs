@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use crate::cli::RunArgs;
 use crate::digest::{Digest, StatCache};
-use crate::exec::{self, Finished, Job, SpawnError, Tee};
+use crate::exec::{self, Finished, Job, SpawnError, Stdin, Tee};
 use crate::key::{self, Action, KeyOptions};
 use crate::store::local::{Spooled, Verified};
 use crate::store::remote::Remote;
 use crate::store::{
     Blob, BlobWriter, ENTRY_FORMAT, Entry, Lookup, OutputFile, RawPath, Store, now_ms,
 };
+use crate::trace::Accesses;
 
 /// How one action (or every job of a map) uses the cache.
 #[derive(Clone, Debug)]
@@ -100,38 +101,79 @@ pub struct Hit {
     pub stale: bool,
 }
 
-/// Looks an action up. On a hit the output files are restored; anything
-/// wrong with the entry makes it a miss (and is repaired), with a reason.
-pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, String> {
+/// The entry an action would replay, with the key it is stored under:
+/// the action's own, or for `--trace` the first candidate whose
+/// dependencies all hold.
+fn entry_for(
+    settings: &Settings,
+    store: &Store,
+    action: &Action,
+) -> Result<(Digest, Box<Entry>), String> {
+    if settings.key.trace {
+        let stat = settings.stat_cache();
+        for key in crate::deps::manifest(store, &action.key).candidates {
+            match store.lookup(&key) {
+                Lookup::Hit(entry) if entry.deps.iter().all(|d| d.holds(&stat)) => {
+                    return Ok((key, entry));
+                }
+                Lookup::Corrupt(_) => {
+                    let _ = store.remove_entry(&key);
+                }
+                Lookup::Hit(_) | Lookup::Miss => {}
+            }
+        }
+        return Err("no recorded run's dependencies all hold".into());
+    }
     let mut lookup = store.lookup(&action.key);
     if let (Lookup::Miss, Some(remote)) = (&lookup, &settings.remote) {
         if remote.fetch(store, &action.key) {
             lookup = store.lookup(&action.key);
         }
     }
-    let entry = match lookup {
-        Lookup::Hit(entry) => entry,
-        Lookup::Miss => return Err("no entry".into()),
+    match lookup {
+        Lookup::Hit(entry) => Ok((action.key, entry)),
+        Lookup::Miss => Err("no entry".into()),
         Lookup::Corrupt(why) => {
             let _ = store.remove_entry(&action.key);
-            return Err(format!("corrupt entry: {why}"));
+            Err(format!("corrupt entry: {why}"))
         }
-    };
+    }
+}
+
+/// Whether an entry may write `path`: a declared output, or with
+/// `--trace` a place under the working directory or `--trace-outputs`.
+fn may_restore(settings: &Settings, action: &Action, path: &Path) -> bool {
+    let under_cwd = settings.key.trace
+        && path.is_relative()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    under_cwd
+        || action
+            .outputs
+            .iter()
+            .chain(&settings.key.trace_outputs)
+            .any(|d| key::is_within(path, d))
+}
+
+/// Looks an action up. On a hit the output files are restored; anything
+/// wrong with the entry makes it a miss (and is repaired), with a reason.
+pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, String> {
+    let (key, entry) = entry_for(settings, store, action)?;
     let stale = match age(settings, &entry) {
         Age::Expired => return Err("expired (older than --ttl)".into()),
         Age::Stale => true,
         Age::Fresh => false,
     };
-    if let Some(bad) = entry.outputs.iter().find(|o| {
-        !action
-            .outputs
-            .iter()
-            .any(|d| key::is_within(&o.path.to_path(), d))
-    }) {
-        let _ = store.remove_entry(&action.key);
+    let restored = entry.outputs.iter().map(|o| &o.path);
+    if let Some(bad) = restored
+        .chain(&entry.deleted)
+        .find(|p| !may_restore(settings, action, &p.to_path()))
+    {
+        let _ = store.remove_entry(&key);
         return Err(format!(
             "entry names an output not declared here: {}",
-            bad.path.display()
+            bad.display()
         ));
     }
     let verified = (|| {
@@ -140,12 +182,18 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
         for out in &entry.outputs {
             store.restore(&out.blob, out.mode, &out.path.to_path())?;
         }
+        for gone in &entry.deleted {
+            match std::fs::remove_file(gone.to_path()) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         Ok::<_, io::Error>((stdout, stderr))
     })();
     match verified {
         Ok((stdout, stderr)) => {
-            store.touch(&action.key);
-            store.record(&format!("h {} {}\n", action.key, entry.duration_ms));
+            store.touch(&key);
+            store.record(&format!("h {} {}\n", key, entry.duration_ms));
             Ok(Hit {
                 entry,
                 stdout,
@@ -166,7 +214,7 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
                 e.kind(),
                 io::ErrorKind::InvalidData | io::ErrorKind::NotFound
             ) {
-                let _ = store.remove_entry(&action.key);
+                let _ = store.remove_entry(&key);
             }
             Err(format!("cannot replay: {e}"))
         }
@@ -175,6 +223,9 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
 
 /// Whether an action has a usable entry (without replaying it).
 pub fn is_fresh(settings: &Settings, store: &Store, action: &Action) -> bool {
+    if settings.key.trace {
+        return entry_for(settings, store, action).is_ok_and(|(_, e)| !expired(settings, &e));
+    }
     matches!(store.lookup(&action.key), Lookup::Hit(entry) if !expired(settings, &entry))
 }
 
@@ -290,7 +341,14 @@ pub fn perform(
             },
         ),
     };
-    let mut finished = exec::run(job, stdout, stderr)?;
+    let (mut finished, accesses) = match cacheable.filter(|_| settings.key.trace) {
+        Some((_, store)) => {
+            let accesses = Accesses::new(trace_ignored(settings, store), settings.stat_cache());
+            let (finished, accesses) = crate::trace::run(job, stdout, stderr, accesses)?;
+            (finished, Some(accesses))
+        }
+        None => (exec::run(job, stdout, stderr)?, None),
+    };
     let clean = exec::interrupted().is_none()
         && !finished.timed_out
         && !finished.stdout.live_broken
@@ -313,33 +371,48 @@ pub fn perform(
         ));
         cacheable = None;
     }
-    let moved = match cacheable {
-        Some((action, _)) if clean && wanted => key::changed_input(action),
+    let mut discovered = None;
+    let refused = match cacheable {
+        Some((action, _)) if clean && wanted => match key::changed_input(action) {
+            Some(path) => Some(format!(
+                "input '{}' changed while the command ran",
+                path.display()
+            )),
+            None => accesses.and_then(|acc| {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let roots = trace_roots(settings, &cwd);
+                let stat = settings.stat_cache();
+                match crate::deps::discover(&acc, &cwd, &roots, &stat) {
+                    Ok(found) => {
+                        discovered = Some(found);
+                        None
+                    }
+                    Err(why) => Some(why),
+                }
+            }),
+        },
         _ => None,
     };
-    if let Some(path) = moved {
-        crate::error::warn(format_args!(
-            "input '{}' changed while the command ran; its result is not cached",
-            path.display()
-        ));
+    if let Some(why) = &refused {
+        crate::error::warn(format_args!("{why}; its result is not cached"));
     }
-    let (stdout, stderr) = match (cacheable, clean && wanted && moved.is_none()) {
+    let (stdout, stderr) = match (cacheable, clean && wanted && refused.is_none()) {
         (Some((action, store)), true) => {
             let mut published = (None, None);
             let result = commit(
                 store,
                 action,
                 &finished,
-                out_capture,
-                err_capture,
+                (out_capture, err_capture),
                 &mut published,
+                discovered.as_ref(),
             );
             match result {
                 Ok((bytes, entry)) => {
-                    if let Some(remote) = &settings.remote {
+                    if let (Some(remote), None) = (&settings.remote, &discovered) {
                         remote.upload(store, &entry);
                     }
-                    crate::manage::auto_gc(store, &action.key, bytes);
+                    crate::manage::auto_gc(store, &entry.key, bytes);
                 }
                 Err(e) => store_warning(format_args!(
                     "cannot write to store {}: {e}",
@@ -358,46 +431,106 @@ pub fn perform(
     })))
 }
 
-/// Publishes the captured blobs and output files, then the entry.
+/// Where a traced run's writes are kept: the working directory,
+/// `--trace-outputs` and declared outputs.
+fn trace_roots(settings: &Settings, cwd: &Path) -> Vec<std::path::PathBuf> {
+    let declared = settings.key.outputs.iter().map(|o| cwd.join(o));
+    std::iter::once(cwd.to_path_buf())
+        .chain(settings.key.trace_outputs.iter().cloned())
+        .chain(declared.map(|o| crate::trace::normalize(&o)))
+        .collect()
+}
+
+/// What a trace never records: kernel interfaces, the store itself and
+/// the user's `--trace-ignore` prefixes.
+fn trace_ignored(settings: &Settings, store: &Store) -> Vec<std::path::PathBuf> {
+    let store_root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().into());
+    ["/proc", "/sys", "/dev"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .chain([crate::trace::normalize(&store_root)])
+        .chain(settings.key.trace_ignore.iter().cloned())
+        .collect()
+}
+
+/// Publishes the captured blobs and output files, then the entry (and
+/// for a traced run, its place in the action's manifest).
 fn commit(
     store: &Store,
     action: &Action,
     finished: &Finished,
-    stdout: Option<BlobWriter>,
-    stderr: Option<BlobWriter>,
+    (stdout, stderr): (Option<BlobWriter>, Option<BlobWriter>),
     published: &mut (Option<Blob>, Option<Blob>),
+    traced: Option<&crate::deps::Discovered>,
 ) -> io::Result<(u64, Entry)> {
     let lost = || io::Error::other("output capture was not available");
     let stdout = store.finish_blob(stdout.ok_or_else(lost)?)?;
     published.0 = Some(stdout);
     let stderr = store.finish_blob(stderr.ok_or_else(lost)?)?;
     published.1 = Some(stderr);
+    let cwd = std::env::current_dir().unwrap_or_default();
     let mut outputs = Vec::new();
-    for declared in &action.outputs {
-        collect_outputs(store, declared, &mut outputs)?;
-    }
+    let (key, deps, deleted) = match traced {
+        Some(found) => {
+            for path in &found.outputs {
+                store_output(store, path, crate::deps::kept(path, &cwd), &mut outputs)?;
+            }
+            let deleted = found.deleted.iter().map(|p| crate::deps::kept(p, &cwd));
+            (
+                crate::deps::candidate_key(&action.key, &found.deps),
+                found.deps.clone(),
+                deleted.collect(),
+            )
+        }
+        None => {
+            for declared in &action.outputs {
+                collect_outputs(store, declared, &mut outputs)?;
+            }
+            (action.key, Vec::new(), Vec::new())
+        }
+    };
     let entry = Entry {
         format: ENTRY_FORMAT,
-        key: action.key,
+        key,
         parts: action.parts.clone(),
-        cwd: std::env::current_dir()
-            .map(|c| c.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        cwd: cwd.to_string_lossy().into_owned(),
         created_ms: now_ms(),
         duration_ms: finished.duration.as_millis() as u64,
         exit_code: finished.code(),
         stdout,
         stderr,
         outputs,
-        deps: Vec::new(),
+        deps,
+        deleted,
     };
-    Ok((store.commit(&entry)?, entry))
+    let bytes = store.commit(&entry)?;
+    if traced.is_some() {
+        crate::deps::add_candidate(store, &action.key, key)?;
+    }
+    Ok((bytes, entry))
+}
+
+/// Stores one output file, to be restored at `kept`.
+fn store_output(
+    store: &Store,
+    path: &Path,
+    kept: RawPath,
+    into: &mut Vec<OutputFile>,
+) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    let blob = store.store_file(path)?;
+    into.push(OutputFile {
+        path: kept,
+        blob,
+        mode,
+    });
+    Ok(())
 }
 
 /// Stores a declared output: a file, or every file under a directory.
 /// A declared output the command did not create is simply not recorded.
 fn collect_outputs(store: &Store, declared: &Path, into: &mut Vec<OutputFile>) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let meta = match std::fs::metadata(declared) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -415,13 +548,7 @@ fn collect_outputs(store: &Store, declared: &Path, into: &mut Vec<OutputFile>) -
         vec![declared.to_path_buf()]
     };
     for path in files {
-        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
-        let blob = store.store_file(&path)?;
-        into.push(OutputFile {
-            path: RawPath::new(&path),
-            blob,
-            mode,
-        });
+        store_output(store, &path, RawPath::new(&path), into)?;
     }
     Ok(())
 }
@@ -463,7 +590,7 @@ pub fn program_name(argv: &[OsString]) -> String {
 /// How stdin enters the key and reaches the command.
 struct StdinPlan {
     digest: Option<Digest>,
-    stdio: Stdio,
+    stdio: Stdin,
 }
 
 /// A pipe, FIFO or socket is read to its end into a temp file (hashed as it
@@ -475,7 +602,7 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
     if no_stdin {
         return Ok(StdinPlan {
             digest: None,
-            stdio: Stdio::null(),
+            stdio: Stdin::Null,
         });
     }
     let stdin = io::stdin();
@@ -486,7 +613,7 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
         Err(_) => {
             return Ok(StdinPlan {
                 digest: None,
-                stdio: Stdio::null(),
+                stdio: Stdin::Null,
             });
         }
     };
@@ -497,7 +624,7 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
             rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(offset))?;
             Ok(StdinPlan {
                 digest: Some(digest),
-                stdio: Stdio::inherit(),
+                stdio: Stdin::Inherit,
             })
         }
         FileType::Fifo | FileType::Socket => {
@@ -523,12 +650,12 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
             spool.rewind()?;
             Ok(StdinPlan {
                 digest: Some(Digest::from_hasher(&hasher)),
-                stdio: Stdio::from(spool),
+                stdio: Stdin::File(spool),
             })
         }
         _ => Ok(StdinPlan {
             digest: None,
-            stdio: Stdio::inherit(),
+            stdio: Stdin::Inherit,
         }),
     }
 }

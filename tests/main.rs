@@ -12,3 +12,4 @@ mod run;
 mod shell;
 mod slurm;
 mod store;
+mod trace;

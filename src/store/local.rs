@@ -101,6 +101,26 @@ impl Store {
             .join(format!("{}.json", &hex[2..]))
     }
 
+    /// The manifest of a traced action: its candidate entries (see `deps`).
+    pub fn manifest_path(&self, key: &Digest) -> PathBuf {
+        self.action_path(key).with_extension("manifest")
+    }
+
+    /// Writes a manifest atomically.
+    pub fn write_manifest(&self, key: &Digest, bytes: &[u8]) -> io::Result<()> {
+        let mut tmp = self.temp_file()?;
+        tmp.write_all(bytes)?;
+        persist_into_fan(tmp, &self.manifest_path(key))
+    }
+
+    /// Every manifest file, in no particular order.
+    pub fn manifest_files(&self) -> Vec<PathBuf> {
+        list_fanned_out(&self.actions_dir())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "manifest"))
+            .collect()
+    }
+
     pub fn object_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root.join("objects").join(&hex[..2]).join(&hex[2..])

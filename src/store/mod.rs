@@ -38,9 +38,12 @@ pub struct Entry {
     pub stdout: Blob,
     pub stderr: Blob,
     pub outputs: Vec<OutputFile>,
-    /// Reserved for discovered dependencies (a future tracing mode).
+    /// What a `--trace` run was found to depend on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deps: Vec<serde_json::Value>,
+    pub deps: Vec<crate::deps::Dep>,
+    /// Files a `--trace` run removed: removed again on a hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<RawPath>,
 }
 
 impl Entry {

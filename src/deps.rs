@@ -1,0 +1,249 @@
+//! What `--trace` found a result to depend on, and the manifest that
+//! lists, per action key, the entries recorded under it.
+//!
+//! A traced action's key (argv, executable, stdin, declared env, salt)
+//! leads to a manifest of candidate entries, newest first, each carrying
+//! its dependency list: files read (with digests), paths probed and found
+//! or absent, directories listed. A lookup takes the first candidate
+//! whose dependencies all still hold, checked through the stat cache, so
+//! switching between two versions of a header hits both times.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Digest, StatCache};
+use crate::store::{RawPath, Store};
+use crate::trace::{Accesses, Before};
+
+/// One fact a traced result depends on. Paths under the working
+/// directory are kept relative to it, so a project that moves still hits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Dep {
+    /// Read (opened, executed): its content.
+    File { path: RawPath, digest: Digest },
+    /// Looked at and there (a directory or not).
+    Exists { path: RawPath, dir: bool },
+    /// Looked for and not there.
+    Absent { path: RawPath },
+    /// A directory whose entries were read: their names, but for the
+    /// ones the command itself created.
+    Listing {
+        path: RawPath,
+        digest: Digest,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skip: Vec<String>,
+    },
+}
+
+impl Dep {
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Dep::File { path, .. }
+            | Dep::Exists { path, .. }
+            | Dep::Absent { path }
+            | Dep::Listing { path, .. } => path.to_path(),
+        }
+    }
+
+    /// Whether the dependency holds now.
+    pub fn holds(&self, stat: &StatCache) -> bool {
+        let path = self.path();
+        match self {
+            Dep::File { digest, .. } => stat.digest_file(&path).is_ok_and(|d| d.digest == *digest),
+            Dep::Exists { dir, .. } => std::fs::metadata(&path).is_ok_and(|m| m.is_dir() == *dir),
+            Dep::Absent { .. } => std::fs::metadata(&path).is_err_and(|e| names_nothing(&e)),
+            Dep::Listing { digest, skip, .. } => listing(&path, skip).ok() == Some(*digest),
+        }
+    }
+
+    /// How `jl explain` and `jl show` say it.
+    pub fn describe(&self) -> String {
+        let path = self.path().display().to_string();
+        match self {
+            Dep::File { digest, .. } => format!("read    {path} {}", &digest.hex()[..12]),
+            Dep::Exists { dir: true, .. } => format!("found   {path}/"),
+            Dep::Exists { .. } => format!("found   {path}"),
+            Dep::Absent { .. } => format!("absent  {path}"),
+            Dep::Listing { digest, .. } => format!("listed  {path}/ {}", &digest.hex()[..12]),
+        }
+    }
+}
+
+fn names_nothing(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+}
+
+/// A digest of a directory's entry names, less `skip`.
+fn listing(dir: &Path, skip: &[String]) -> io::Result<Digest> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if !skip.iter().any(|s| std::ffi::OsStr::new(s) == name) {
+            use std::os::unix::ffi::OsStrExt;
+            names.push(name.as_bytes().to_vec());
+        }
+    }
+    names.sort();
+    let mut enc = crate::key::Encoder::default();
+    enc.list(names.iter().map(Vec::as_slice));
+    Ok(Digest::of(&enc.0))
+}
+
+/// A traced run, ready to be stored.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub deps: Vec<Dep>,
+    /// Files written under the working directory or an allowed root.
+    pub outputs: Vec<PathBuf>,
+    /// Files there before the run and removed by it.
+    pub deleted: Vec<PathBuf>,
+}
+
+/// A path as an entry keeps it: relative when under `cwd`.
+pub fn kept(path: &Path, cwd: &Path) -> RawPath {
+    match path.strip_prefix(cwd) {
+        Ok(rest) if rest.as_os_str().is_empty() => RawPath::new(Path::new(".")),
+        Ok(rest) => RawPath::new(rest),
+        Err(_) => RawPath::new(path),
+    }
+}
+
+/// Turns what a traced run touched into dependencies and outputs, or says
+/// why it cannot be cached. `roots` are where outputs may be restored:
+/// the working directory, `--trace-outputs` and declared outputs.
+pub fn discover(
+    acc: &Accesses,
+    cwd: &Path,
+    roots: &[PathBuf],
+    stat: &StatCache,
+) -> Result<Discovered, String> {
+    if let Some(why) = &acc.uncacheable {
+        return Err(why.clone());
+    }
+    let mut found = Discovered::default();
+    let moved = |path: &Path| format!("input '{}' changed while the command ran", path.display());
+    for (path, seen) in &acc.paths {
+        let in_roots = roots.iter().any(|r| path.starts_with(r));
+        let now = std::fs::symlink_metadata(path);
+        if seen.written && in_roots {
+            match &now {
+                Ok(m) if m.is_file() => found.outputs.push(path.clone()),
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(format!(
+                        "it made the symlink '{}', which --trace does not restore",
+                        path.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let exists_now = now.is_ok();
+        if seen.removed && in_roots && seen.before != Before::Untouched && !exists_now {
+            found.deleted.push(path.clone());
+        }
+        let path_kept = || kept(path, cwd);
+        match seen.before {
+            Before::Untouched => {}
+            Before::Read { digest, identity } => {
+                if seen.written || seen.removed {
+                    let Some(digest) = digest else {
+                        return Err(format!(
+                            "cannot hash '{}' before the command changed it",
+                            path.display()
+                        ));
+                    };
+                    found.deps.push(Dep::File {
+                        path: path_kept(),
+                        digest,
+                    });
+                    continue;
+                }
+                match std::fs::metadata(path) {
+                    Ok(m) if m.is_file() => {
+                        let d = stat.digest_file(path).map_err(|_| moved(path))?;
+                        if identity.is_some_and(|then| then != d.identity) {
+                            return Err(moved(path));
+                        }
+                        found.deps.push(Dep::File {
+                            path: path_kept(),
+                            digest: d.digest,
+                        });
+                    }
+                    Ok(m) => found.deps.push(Dep::Exists {
+                        path: path_kept(),
+                        dir: m.is_dir(),
+                    }),
+                    Err(_) => return Err(moved(path)),
+                }
+            }
+            Before::Exists if !seen.written && !seen.made_dir => {
+                found.deps.push(Dep::Exists {
+                    path: path_kept(),
+                    dir: std::fs::metadata(path).is_ok_and(|m| m.is_dir()),
+                });
+            }
+            Before::Absent if !seen.written && !seen.made_dir && !exists_now => {
+                found.deps.push(Dep::Absent { path: path_kept() });
+            }
+            Before::Exists | Before::Absent => {}
+        }
+    }
+    for dir in &acc.listed {
+        if acc.paths.get(dir).is_some_and(|s| s.made_dir) {
+            continue;
+        }
+        let skip: Vec<String> = acc
+            .paths
+            .iter()
+            .filter(|(p, s)| (s.written || s.made_dir) && p.parent() == Some(dir.as_path()))
+            .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_owned))
+            .collect();
+        if let Ok(digest) = listing(dir, &skip) {
+            found.deps.push(Dep::Listing {
+                path: kept(dir, cwd),
+                digest,
+                skip,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The key a traced result is stored under: its action key and the
+/// dependencies it was found to have.
+pub fn candidate_key(action: &Digest, deps: &[Dep]) -> Digest {
+    let mut bytes = b"jl trace candidate\0".to_vec();
+    bytes.extend_from_slice(&action.0);
+    bytes.extend(serde_json::to_vec(deps).expect("deps serialize"));
+    Digest::of(&bytes)
+}
+
+/// The newest candidates kept per action key.
+const MAX_CANDIDATES: usize = 16;
+
+/// The entries recorded under one traced action key, newest first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    pub candidates: Vec<Digest>,
+}
+
+/// Reads the manifest of `key`; a missing or unreadable one is empty.
+pub fn manifest(store: &Store, key: &Digest) -> Manifest {
+    std::fs::read(store.manifest_path(key))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Puts `candidate` first in the manifest of `key` (the caller holds the
+/// key's lock, so two traced runs never lose each other's candidates).
+pub fn add_candidate(store: &Store, key: &Digest, candidate: Digest) -> io::Result<()> {
+    let mut m = manifest(store, key);
+    m.candidates.retain(|c| *c != candidate);
+    m.candidates.insert(0, candidate);
+    m.candidates.truncate(MAX_CANDIDATES);
+    store.write_manifest(key, &serde_json::to_vec(&m).map_err(io::Error::other)?)
+}

@@ -1,0 +1,651 @@
+//! The ptrace side of `--trace`: starts the command stopped, installs the
+//! seccomp filter of [`super::filter`], follows every fork, vfork, clone
+//! and exec, and reports each file call's path and result to
+//! [`Accesses`].
+//!
+//! The command is forked on a thread of its own, which stays its tracer
+//! (ptrace requests must come from the thread that attached) and waits
+//! only for its own tracees (`__WNOTHREAD`), so several traced jobs of
+//! `jl map` run side by side. Between `fork` and `execve` the child makes
+//! only system calls; everything it needs is prepared before the fork.
+#![allow(unsafe_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use libc::{c_int, c_long, pid_t};
+
+use super::{Accesses, normalize};
+use crate::exec::{self, Finished, Job, SpawnError, Stdin, Tee};
+
+const WNOTHREAD: c_int = 0x2000_0000;
+const OPTIONS: c_int = libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_EXITKILL;
+/// The code segment of a task in 32-bit mode.
+const CS_32BIT: u64 = 0x23;
+
+/// Everything the child needs between fork and exec, made beforehand.
+struct Prepared {
+    exe: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    stdin: Option<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    own_group: bool,
+    filter: Vec<libc::sock_filter>,
+}
+
+fn cstring(s: &OsStr) -> Result<CString, SpawnError> {
+    CString::new(s.as_bytes()).map_err(|_| SpawnError {
+        code: crate::error::NOT_EXECUTABLE,
+        message: format!("{}: an argument holds a NUL byte", s.to_string_lossy()),
+    })
+}
+
+fn io_error(e: std::io::Error) -> SpawnError {
+    SpawnError {
+        code: crate::error::NOT_EXECUTABLE,
+        message: format!("cannot start the traced command: {e}"),
+    }
+}
+
+/// Runs a command under the tracer, teeing its output like
+/// [`exec::run`], and returns what it touched.
+pub fn run(
+    job: Job<'_>,
+    stdout: Tee,
+    stderr: Tee,
+    accesses: Accesses,
+) -> Result<(Finished, Accesses), SpawnError> {
+    exec::forward_signals();
+    let pipe = || {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io_error(e.into()))
+    };
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let stdin = match job.stdin {
+        Stdin::Inherit => None,
+        Stdin::Null => Some(File::open("/dev/null").map_err(io_error)?.into()),
+        Stdin::File(f) => Some(f.into()),
+    };
+    let mut envp = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let mut pair = k;
+        pair.push("=");
+        pair.push(v);
+        envp.push(cstring(&pair)?);
+    }
+    let prepared = Prepared {
+        exe: cstring(job.exe.as_os_str())?,
+        argv: job
+            .argv
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<_, _>>()?,
+        envp,
+        stdin,
+        stdout: out_w,
+        stderr: err_w,
+        own_group: job.own_group,
+        filter: super::filter::program(),
+    };
+    let start = Instant::now();
+    let (pid_tx, pid_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let tracer = std::thread::Builder::new()
+        .name("jl-tracer".into())
+        .spawn(move || {
+            let traced = trace(prepared, &pid_tx, accesses);
+            let _ = done_tx.send(());
+            traced
+        })
+        .map_err(io_error)?;
+    let out_thread = std::thread::spawn(move || stdout.pump(File::from(out_r)));
+    let err_thread = std::thread::spawn(move || stderr.pump(File::from(err_r)));
+    let pid = pid_rx.recv().ok();
+    if let Some(pid) = pid {
+        exec::register(pid as u32, job.own_group);
+    }
+    let mut timed_out = false;
+    if let (Some(limit), Some(pid)) = (job.timeout, pid) {
+        if done_rx.recv_timeout(limit).is_err() {
+            timed_out = true;
+            exec::kill_job(pid as u32, job.own_group, rustix::process::Signal::TERM);
+            if done_rx.recv_timeout(Duration::from_millis(200)).is_err() {
+                exec::kill_job(pid as u32, job.own_group, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    let traced = tracer.join().expect("the tracer thread panicked");
+    if let Some(pid) = pid {
+        exec::unregister(pid as u32);
+    }
+    let stdout = out_thread.join().expect("stdout pump panicked");
+    let stderr = err_thread.join().expect("stderr pump panicked");
+    let (status, accesses) = traced?;
+    Ok((
+        Finished {
+            status,
+            duration: start.elapsed(),
+            stdout,
+            stderr,
+            timed_out,
+        },
+        accesses,
+    ))
+}
+
+/// On the tracer thread: fork, trace to the end of the last tracee.
+fn trace(
+    prepared: Prepared,
+    pid_tx: &mpsc::Sender<pid_t>,
+    accesses: Accesses,
+) -> Result<(ExitStatus, Accesses), SpawnError> {
+    let argv: Vec<*const libc::c_char> = prepared
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let envp: Vec<*const libc::c_char> = prepared
+        .envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let prog = libc::sock_fprog {
+        len: prepared.filter.len() as u16,
+        filter: prepared.filter.as_ptr() as *mut libc::sock_filter,
+    };
+    let stdin = prepared.stdin.as_ref().map(|fd| fd.as_raw_fd());
+    let (out, err) = (prepared.stdout.as_raw_fd(), prepared.stderr.as_raw_fd());
+    // SAFETY: the child runs only async-signal-safe system calls on data
+    // made before the fork, then execs or exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            child(
+                prepared.own_group,
+                stdin,
+                out,
+                err,
+                &prog,
+                prepared.exe.as_ptr(),
+                &argv,
+                &envp,
+            )
+        }
+    }
+    // The write ends now live in the child only, so the pumps see EOF
+    // when the last process holding them ends.
+    drop(prepared);
+    if pid < 0 {
+        return Err(io_error(std::io::Error::last_os_error()));
+    }
+    let _ = pid_tx.send(pid);
+    let mut status = 0;
+    // SAFETY: plain system calls on our own child.
+    let stopped = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+    if stopped != pid || !libc::WIFSTOPPED(status) {
+        return Err(io_error(std::io::Error::other("the child did not stop")));
+    }
+    if unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, OPTIONS as c_long) } != 0 {
+        let e = std::io::Error::last_os_error();
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        return Err(io_error(e));
+    }
+    let mut tracer = Tracer {
+        acc: accesses,
+        started: HashSet::from([pid]),
+        pending: HashMap::new(),
+        cwd: HashMap::new(),
+    };
+    tracer.resume(pid, 0);
+    let root_status = tracer.follow(pid);
+    Ok((ExitStatus::from_raw(root_status), tracer.acc))
+}
+
+/// The forked child: stdio, a stop for the tracer to attach its options,
+/// the filter, exec. Only system calls; no allocation.
+#[allow(clippy::too_many_arguments)]
+unsafe fn child(
+    own_group: bool,
+    stdin: Option<c_int>,
+    out: c_int,
+    err: c_int,
+    prog: &libc::sock_fprog,
+    exe: *const libc::c_char,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    unsafe {
+        let fail = |what: &[u8]| -> ! {
+            let msg = b"jl: cannot trace the command: ";
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+            libc::write(2, what.as_ptr().cast(), what.len());
+            libc::_exit(126)
+        };
+        if own_group {
+            libc::setpgid(0, 0);
+        }
+        if let Some(fd) = stdin {
+            libc::dup2(fd, 0);
+        }
+        libc::dup2(out, 1);
+        libc::dup2(err, 2);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+            fail(b"ptrace is not allowed here\n");
+        }
+        libc::raise(libc::SIGSTOP);
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            fail(b"cannot set no_new_privs\n");
+        }
+        if libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            prog as *const libc::sock_fprog,
+        ) != 0
+        {
+            fail(b"seccomp filters are not allowed here\n");
+        }
+        libc::execve(exe, argv.as_ptr(), envp.as_ptr());
+        fail(b"execve failed\n")
+    }
+}
+
+/// A file call seen at entry whose result decides what it means.
+enum Pending {
+    Open { path: PathBuf, flags: i64 },
+    Exec(PathBuf),
+    Probe(PathBuf),
+    Remove(PathBuf),
+    Rename { from: PathBuf, to: PathBuf },
+    Link { from: Option<PathBuf>, to: PathBuf },
+    MakeDir(PathBuf),
+    Truncate(PathBuf),
+}
+
+struct Tracer {
+    acc: Accesses,
+    /// Tracees whose first stop was seen (a new child's first stop may
+    /// arrive before its parent's fork event).
+    started: HashSet<pid_t>,
+    pending: HashMap<pid_t, Pending>,
+    cwd: HashMap<pid_t, PathBuf>,
+}
+
+fn errno_of(ret: i64) -> Option<c_int> {
+    (-4095..0).contains(&ret).then_some(-ret as c_int)
+}
+
+impl Tracer {
+    /// Waits on every tracee until the last one is gone; returns the wait
+    /// status of `root`.
+    fn follow(&mut self, root: pid_t) -> c_int {
+        let mut root_status = 0;
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid on our own tracees.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | WNOTHREAD) };
+            if pid < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    _ => return root_status,
+                }
+            }
+            if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+                if pid == root {
+                    root_status = status;
+                }
+                self.started.remove(&pid);
+                self.pending.remove(&pid);
+                self.cwd.remove(&pid);
+                continue;
+            }
+            if !libc::WIFSTOPPED(status) {
+                continue;
+            }
+            let sig = libc::WSTOPSIG(status);
+            let event = status >> 16;
+            match (sig, event) {
+                (libc::SIGTRAP, libc::PTRACE_EVENT_SECCOMP) => self.entry(pid),
+                (s, 0) if s == libc::SIGTRAP | 0x80 => {
+                    self.exit(pid);
+                    self.resume(pid, 0);
+                }
+                (
+                    libc::SIGTRAP,
+                    libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE,
+                ) => self.resume(pid, 0),
+                (libc::SIGTRAP, libc::PTRACE_EVENT_EXEC) => {
+                    let former = self.event_message(pid) as pid_t;
+                    if former != pid {
+                        if let Some(p) = self.pending.remove(&former) {
+                            self.pending.insert(pid, p);
+                        }
+                        self.started.remove(&former);
+                    }
+                    if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+                        self.acc.read(exe);
+                    }
+                    self.resume(pid, 0);
+                }
+                (libc::SIGSTOP, _) if self.started.insert(pid) => self.resume(pid, 0),
+                (sig, _) => self.resume(pid, sig),
+            }
+        }
+    }
+
+    /// Continues a tracee, to its syscall exit when a call is pending.
+    fn resume(&self, pid: pid_t, sig: c_int) {
+        let request = if self.pending.contains_key(&pid) {
+            libc::PTRACE_SYSCALL
+        } else {
+            libc::PTRACE_CONT
+        };
+        // SAFETY: a ptrace request on a stopped tracee of this thread.
+        unsafe { libc::ptrace(request, pid, 0, sig as c_long) };
+    }
+
+    fn event_message(&self, pid: pid_t) -> u64 {
+        let mut msg: libc::c_ulong = 0;
+        // SAFETY: GETEVENTMSG writes one unsigned long.
+        unsafe { libc::ptrace(libc::PTRACE_GETEVENTMSG, pid, 0, &mut msg as *mut _) };
+        msg as u64
+    }
+
+    fn regs(&self, pid: pid_t) -> Option<libc::user_regs_struct> {
+        // SAFETY: GETREGS fills the struct of a stopped tracee.
+        unsafe {
+            let mut regs: libc::user_regs_struct = std::mem::zeroed();
+            let r = libc::ptrace(libc::PTRACE_GETREGS, pid, 0, &mut regs as *mut _);
+            (r == 0).then_some(regs)
+        }
+    }
+
+    /// A seccomp stop: a traced call is about to run.
+    fn entry(&mut self, pid: pid_t) {
+        let Some(regs) = self.regs(pid) else {
+            self.resume(pid, 0);
+            return;
+        };
+        if regs.cs == CS_32BIT {
+            self.acc
+                .refuse("it makes 32-bit system calls, which --trace cannot follow");
+            self.resume(pid, 0);
+            return;
+        }
+        let a = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8];
+        let at = |i: usize| a[i] as i32;
+        let here = libc::AT_FDCWD;
+        let nr = regs.orig_rax as c_long;
+        let pending = match nr {
+            libc::SYS_open => self.open(pid, here, a[0], a[1] as i64),
+            libc::SYS_openat => self.open(pid, at(0), a[1], a[2] as i64),
+            libc::SYS_openat2 => {
+                let flags = read_u64(pid, a[2]).unwrap_or(0) as i64;
+                self.open(pid, at(0), a[1], flags)
+            }
+            libc::SYS_creat => self.open(
+                pid,
+                here,
+                a[0],
+                (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as i64,
+            ),
+            libc::SYS_execve => self.path(pid, here, a[0]).map(Pending::Exec),
+            libc::SYS_execveat => self.path_or_fd(pid, at(0), a[1]).map(Pending::Exec),
+            libc::SYS_rename => self.rename(pid, (here, a[0]), (here, a[1])),
+            libc::SYS_renameat | libc::SYS_renameat2 => {
+                self.rename(pid, (at(0), a[1]), (at(2), a[3]))
+            }
+            libc::SYS_unlink | libc::SYS_rmdir => self.path(pid, here, a[0]).map(Pending::Remove),
+            libc::SYS_unlinkat => self.path(pid, at(0), a[1]).map(Pending::Remove),
+            libc::SYS_link => self.link(pid, Some((here, a[0])), (here, a[1])),
+            libc::SYS_linkat => self.link(pid, Some((at(0), a[1])), (at(2), a[3])),
+            libc::SYS_symlink => self.link(pid, None, (here, a[1])),
+            libc::SYS_symlinkat => self.link(pid, None, (at(1), a[2])),
+            libc::SYS_mkdir => self.path(pid, here, a[0]).map(Pending::MakeDir),
+            libc::SYS_mkdirat => self.path(pid, at(0), a[1]).map(Pending::MakeDir),
+            libc::SYS_truncate => self.path(pid, here, a[0]).map(|p| {
+                self.acc.will_change(&p, true);
+                Pending::Truncate(p)
+            }),
+            libc::SYS_chdir | libc::SYS_fchdir => {
+                // Threads may share a working directory: forget them all.
+                self.cwd.clear();
+                None
+            }
+            libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_readlink => {
+                self.path(pid, here, a[0]).map(Pending::Probe)
+            }
+            libc::SYS_newfstatat
+            | libc::SYS_statx
+            | libc::SYS_faccessat
+            | libc::SYS_faccessat2
+            | libc::SYS_readlinkat => self.path(pid, at(0), a[1]).map(Pending::Probe),
+            libc::SYS_getdents | libc::SYS_getdents64 => {
+                if let Some(dir) = fd_path(pid, at(0)) {
+                    self.acc.listed(dir);
+                }
+                None
+            }
+            libc::SYS_io_uring_setup => {
+                self.acc
+                    .refuse("it uses io_uring, which --trace cannot follow");
+                None
+            }
+            libc::SYS_open_by_handle_at => {
+                self.acc
+                    .refuse("it opens files by handle, which --trace cannot follow");
+                None
+            }
+            _ => {
+                self.acc
+                    .refuse("it makes system calls --trace cannot follow (x32)");
+                None
+            }
+        };
+        if let Some(p) = pending {
+            self.pending.insert(pid, p);
+        }
+        self.resume(pid, 0);
+    }
+
+    /// A syscall-exit stop: the pending call's result is in rax.
+    fn exit(&mut self, pid: pid_t) {
+        let Some(pending) = self.pending.remove(&pid) else {
+            return;
+        };
+        let Some(regs) = self.regs(pid) else {
+            return;
+        };
+        let ret = regs.rax as i64;
+        let ok = ret >= 0;
+        let missing = matches!(errno_of(ret), Some(libc::ENOENT | libc::ENOTDIR));
+        let acc = &mut self.acc;
+        match pending {
+            Pending::Open { path, flags } => {
+                let access = flags & libc::O_ACCMODE as i64;
+                let writes = access != libc::O_RDONLY as i64
+                    || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0;
+                if ok && writes {
+                    // What was there before, if it mattered, was taken
+                    // at entry (`will_change`).
+                    acc.wrote(path);
+                } else if ok {
+                    acc.read(path);
+                } else if missing {
+                    acc.probe(path, false);
+                }
+            }
+            Pending::Exec(path) => {
+                if ok {
+                    acc.read(path);
+                } else if missing {
+                    acc.probe(path, false);
+                } else if errno_of(ret) == Some(libc::EACCES) {
+                    acc.probe(path, true);
+                }
+            }
+            Pending::Probe(path) => {
+                if ok {
+                    acc.probe(path, true);
+                } else if missing {
+                    acc.probe(path, false);
+                }
+            }
+            Pending::Remove(path) if ok => acc.removed(path),
+            Pending::Rename { from, to } if ok => {
+                acc.removed(from);
+                acc.wrote(to);
+            }
+            Pending::Link { from, to } if ok => {
+                if let Some(from) = from {
+                    acc.read(from);
+                }
+                acc.wrote(to);
+            }
+            Pending::MakeDir(path) => {
+                if ok {
+                    acc.made_dir(path);
+                } else if errno_of(ret) == Some(libc::EEXIST) {
+                    acc.probe(path, true);
+                }
+            }
+            Pending::Truncate(path) if ok => acc.wrote(path),
+            Pending::Remove(_)
+            | Pending::Rename { .. }
+            | Pending::Link { .. }
+            | Pending::Truncate(_) => {}
+        }
+    }
+
+    fn open(&mut self, pid: pid_t, dirfd: i32, addr: u64, flags: i64) -> Option<Pending> {
+        let path = self.path(pid, dirfd, addr)?;
+        let access = flags & libc::O_ACCMODE as i64;
+        if access != libc::O_RDONLY as i64 || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0 {
+            let keeps = flags & libc::O_TRUNC as i64 == 0 && access != libc::O_WRONLY as i64
+                || flags & libc::O_APPEND as i64 != 0;
+            self.acc.will_change(&path, keeps);
+        }
+        Some(Pending::Open { path, flags })
+    }
+
+    fn rename(&mut self, pid: pid_t, from: (i32, u64), to: (i32, u64)) -> Option<Pending> {
+        let from = self.path(pid, from.0, from.1)?;
+        let to = self.path(pid, to.0, to.1)?;
+        // What is renamed is read; what it replaces only matters if read.
+        self.acc.will_change(&from, true);
+        self.acc.will_change(&to, false);
+        Some(Pending::Rename { from, to })
+    }
+
+    fn link(&mut self, pid: pid_t, from: Option<(i32, u64)>, to: (i32, u64)) -> Option<Pending> {
+        let from = from.and_then(|(fd, addr)| self.path(pid, fd, addr));
+        let to = self.path(pid, to.0, to.1)?;
+        self.acc.will_change(&to, false);
+        Some(Pending::Link { from, to })
+    }
+
+    /// The absolute path a call names, resolved against its directory.
+    fn path(&mut self, pid: pid_t, dirfd: i32, addr: u64) -> Option<PathBuf> {
+        let raw = PathBuf::from(OsString::from_vec(read_cstr(pid, addr)?));
+        if raw.as_os_str().is_empty() {
+            return None;
+        }
+        let base = if raw.is_absolute() {
+            return Some(normalize(&raw));
+        } else if dirfd == libc::AT_FDCWD {
+            self.cwd_of(pid)?
+        } else {
+            fd_path(pid, dirfd)?
+        };
+        Some(normalize(&base.join(raw)))
+    }
+
+    /// As [`Tracer::path`]; an empty path names the descriptor itself.
+    fn path_or_fd(&mut self, pid: pid_t, dirfd: i32, addr: u64) -> Option<PathBuf> {
+        match read_cstr(pid, addr) {
+            Some(raw) if raw.is_empty() => fd_path(pid, dirfd),
+            _ => self.path(pid, dirfd, addr),
+        }
+    }
+
+    fn cwd_of(&mut self, pid: pid_t) -> Option<PathBuf> {
+        if let Some(cwd) = self.cwd.get(&pid) {
+            return Some(cwd.clone());
+        }
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+        self.cwd.insert(pid, cwd.clone());
+        Some(cwd)
+    }
+}
+
+/// The file a tracee's descriptor is open on, if it is a path.
+fn fd_path(pid: pid_t, fd: i32) -> Option<PathBuf> {
+    let path = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    path.is_absolute().then_some(path)
+}
+
+/// Reads `buf.len()` bytes of a tracee's memory at `addr`.
+fn read_mem(pid: pid_t, addr: u64, buf: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    n.max(0) as usize
+}
+
+fn read_u64(pid: pid_t, addr: u64) -> Option<u64> {
+    let mut buf = [0u8; 8];
+    (read_mem(pid, addr, &mut buf) == 8).then(|| u64::from_ne_bytes(buf))
+}
+
+/// A NUL-terminated string of a tracee, read a page at a time so a string
+/// ending just before an unmapped page is still read.
+fn read_cstr(pid: pid_t, addr: u64) -> Option<Vec<u8>> {
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < libc::PATH_MAX as usize {
+        let mut page = [0u8; 4096];
+        let len = 4096 - (at % 4096) as usize;
+        let n = read_mem(pid, at, &mut page[..len]);
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = page[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&page[..end]);
+            return Some(out);
+        }
+        out.extend_from_slice(&page[..n]);
+        at += n as u64;
+    }
+    None
+}

@@ -1,0 +1,331 @@
+//! `--trace`: dependencies found by watching real programs (gcc, python3,
+//! sh, a static binary), outputs restored, deletions replayed, and no
+//! entry or stray process after a kill.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::util::{TestEnv, files_under, installed, stderr, stdout};
+
+/// A test directory plus a tally outside it: each real run of the traced
+/// script appends a line there, and `--trace-ignore` keeps the tally out
+/// of the dependencies.
+struct Traced {
+    env: TestEnv,
+    tally: tempfile::TempDir,
+}
+
+impl Traced {
+    fn new() -> Traced {
+        Traced {
+            env: TestEnv::new(),
+            tally: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn count_line(&self) -> String {
+        format!("echo x >> '{}/count'", self.tally.path().display())
+    }
+
+    /// `jl run --trace -- sh -c SCRIPT`, counted.
+    fn script(&self, extra: &[&str], script: &str) -> Output {
+        let body = format!("{}; {script}", self.count_line());
+        let mut args = vec!["run", "--trace", "--trace-ignore"];
+        let tally = self.tally.path().to_str().unwrap();
+        args.push(tally);
+        args.extend(extra);
+        args.extend(["--", "sh", "-c", &body]);
+        self.env.run(&args)
+    }
+
+    fn run(&self, script: &str) -> Output {
+        let out = self.script(&[], script);
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
+        out
+    }
+
+    fn runs(&self) -> usize {
+        std::fs::read_to_string(self.tally.path().join("count")).map_or(0, |s| s.lines().count())
+    }
+
+    fn entries(&self) -> Vec<std::path::PathBuf> {
+        let all = files_under(&self.env.store.join("actions"));
+        all.into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
+    }
+}
+
+#[test]
+fn gcc_misses_on_its_header_hits_on_other_files_and_restores_the_object() {
+    installed("gcc", "gcc");
+    let t = Traced::new();
+    t.env.write("h.h", "#define X 1\n");
+    t.env
+        .write("foo.c", "#include \"h.h\"\nint f(void) { return X; }\n");
+    t.env.write("notes.txt", "unrelated\n");
+    t.run("gcc -c foo.c");
+    let object = std::fs::read(t.env.path("foo.o")).unwrap();
+    t.run("gcc -c foo.c");
+    assert_eq!(t.runs(), 1, "a second run is a hit");
+    t.env
+        .write("notes.txt", "changed, but gcc never reads it\n");
+    std::fs::remove_file(t.env.path("foo.o")).unwrap();
+    t.run("gcc -c foo.c");
+    assert_eq!(t.runs(), 1, "an unrelated change is a hit");
+    assert_eq!(std::fs::read(t.env.path("foo.o")).unwrap(), object);
+    t.env.write("h.h", "#define X 2\n");
+    t.run("gcc -c foo.c");
+    assert_eq!(t.runs(), 2, "the header is a dependency");
+    assert_ne!(std::fs::read(t.env.path("foo.o")).unwrap(), object);
+    t.env.write("h.h", "#define X 1\n");
+    t.run("gcc -c foo.c");
+    assert_eq!(t.runs(), 2, "going back to the first header hits its entry");
+    assert_eq!(std::fs::read(t.env.path("foo.o")).unwrap(), object);
+
+    t.env.write("h.h", "#define X 3\n");
+    let tally = t.tally.path().to_str().unwrap();
+    let body = format!("{}; gcc -c foo.c", t.count_line());
+    let explain = t.env.run(&[
+        "explain",
+        "--trace",
+        "--trace-ignore",
+        tally,
+        "--",
+        "sh",
+        "-c",
+        &body,
+    ]);
+    let text = stdout(&explain);
+    assert!(text.contains("status     miss"), "{text}");
+    assert!(text.contains("candidates 2"), "{text}");
+    let changed: Vec<&str> = text.lines().filter(|l| l.starts_with("CHANGED")).collect();
+    assert_eq!(changed.len(), 1, "{text}");
+    assert!(changed[0].contains("read    h.h"), "{text}");
+}
+
+#[test]
+fn a_header_appearing_earlier_on_the_include_path_is_a_miss() {
+    installed("gcc", "gcc");
+    let t = Traced::new();
+    std::fs::create_dir(t.env.path("first")).unwrap();
+    t.env.write("second/h.h", "#define X 1\n");
+    t.env
+        .write("foo.c", "#include \"h.h\"\nint f(void) { return X; }\n");
+    t.run("gcc -Ifirst -Isecond -c foo.c");
+    t.run("gcc -Ifirst -Isecond -c foo.c");
+    assert_eq!(t.runs(), 1);
+    t.env.write("first/h.h", "#define X 2\n");
+    t.run("gcc -Ifirst -Isecond -c foo.c");
+    assert_eq!(t.runs(), 2, "first/h.h was looked for and absent");
+}
+
+#[test]
+fn a_python_module_edit_is_a_miss() {
+    let t = Traced::new();
+    t.env.write("main.py", "import helper\nprint(helper.X)\n");
+    t.env.write("helper.py", "X = 1\n");
+    assert_eq!(stdout(&t.run("python3 main.py")), "1\n");
+    assert_eq!(stdout(&t.run("python3 main.py")), "1\n");
+    assert_eq!(t.runs(), 1);
+    t.env.write("helper.py", "X = 2\n");
+    assert_eq!(stdout(&t.run("python3 main.py")), "2\n");
+    assert_eq!(t.runs(), 2);
+}
+
+#[test]
+fn a_redirected_output_is_discovered_and_restored() {
+    let t = Traced::new();
+    t.env.write("a", "A\n");
+    t.env.write("b", "B\n");
+    t.run("cat a b > c");
+    std::fs::remove_file(t.env.path("c")).unwrap();
+    t.run("cat a b > c");
+    assert_eq!(t.runs(), 1);
+    assert_eq!(t.env.read("c"), "A\nB\n");
+    t.env.write("b", "b\n");
+    t.run("cat a b > c");
+    assert_eq!(t.runs(), 2);
+    assert_eq!(t.env.read("c"), "A\nb\n");
+    let show = t.env.run(&["show", "--json", &t.latest_key()]);
+    let entry: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let deps = entry["deps"].as_array().unwrap();
+    assert!(deps.iter().any(|d| d["path"] == "a" && d["kind"] == "file"));
+    assert!(
+        !deps.iter().any(|d| d["path"] == "c"),
+        "c is an output only"
+    );
+    assert_eq!(entry["outputs"][0]["path"], "c");
+}
+
+impl Traced {
+    /// The key of the newest entry.
+    fn latest_key(&self) -> String {
+        let newest = self
+            .entries()
+            .into_iter()
+            .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+            .unwrap();
+        let fan = newest
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let rest = newest.file_stem().unwrap().to_str().unwrap();
+        format!("{fan}{rest}")
+    }
+}
+
+#[test]
+fn a_statically_linked_program_is_traced_too() {
+    installed("gcc", "gcc");
+    let t = Traced::new();
+    t.env.write(
+        "reader.c",
+        "#include <stdio.h>\nint main(int c, char **v) { FILE *f = fopen(v[1], \"r\");\n\
+         int ch; while ((ch = fgetc(f)) != EOF) putchar(ch); return 0; }\n",
+    );
+    let built = Command::new("gcc")
+        .args(["-static", "-O1", "-o", "reader", "reader.c"])
+        .current_dir(t.env.root())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", stderr(&built));
+    t.env.write("data.txt", "one\n");
+    assert_eq!(stdout(&t.run("./reader data.txt")), "one\n");
+    assert_eq!(stdout(&t.run("./reader data.txt")), "one\n");
+    assert_eq!(t.runs(), 1);
+    t.env.write("data.txt", "two\n");
+    assert_eq!(stdout(&t.run("./reader data.txt")), "two\n");
+    assert_eq!(t.runs(), 2);
+}
+
+#[test]
+fn background_grandchildren_are_followed_to_their_end() {
+    let t = Traced::new();
+    t.env.write("a", "from a\n");
+    t.run("(sleep 0.3; cat a > b) > /dev/null &");
+    assert_eq!(t.env.read("b"), "from a\n", "jl waited for the grandchild");
+    std::fs::remove_file(t.env.path("b")).unwrap();
+    t.run("(sleep 0.3; cat a > b) > /dev/null &");
+    assert_eq!(t.runs(), 1);
+    assert_eq!(t.env.read("b"), "from a\n");
+    t.env.write("a", "new a\n");
+    t.run("(sleep 0.3; cat a > b) > /dev/null &");
+    assert_eq!(t.runs(), 2, "the grandchild's read is a dependency");
+}
+
+#[test]
+fn relative_paths_after_cd_resolve_against_the_new_directory() {
+    let t = Traced::new();
+    t.env.write("sub/in.txt", "in\n");
+    t.env.write("in.txt", "decoy\n");
+    t.run("cd sub && cat in.txt > out.txt");
+    assert_eq!(t.env.read("sub/out.txt"), "in\n");
+    t.env.write("in.txt", "decoy changed\n");
+    std::fs::remove_file(t.env.path("sub/out.txt")).unwrap();
+    t.run("cd sub && cat in.txt > out.txt");
+    assert_eq!(t.runs(), 1, "./in.txt is not what was read");
+    assert_eq!(t.env.read("sub/out.txt"), "in\n");
+    t.env.write("sub/in.txt", "in changed\n");
+    t.run("cd sub && cat in.txt > out.txt");
+    assert_eq!(t.runs(), 2);
+}
+
+#[test]
+fn a_deletion_is_replayed_on_a_hit() {
+    let t = Traced::new();
+    t.env.write("old.txt", "stale\n");
+    t.run("rm -f old.txt; echo new > new.txt");
+    assert!(!t.env.path("old.txt").exists());
+    t.env.write("old.txt", "stale again\n");
+    t.run("rm -f old.txt; echo new > new.txt");
+    assert_eq!(t.runs(), 1);
+    assert!(!t.env.path("old.txt").exists(), "the hit removed it again");
+    assert_eq!(t.env.read("new.txt"), "new\n");
+}
+
+#[test]
+fn killing_jl_mid_trace_leaves_no_entry_and_no_stray_process() {
+    let t = Traced::new();
+    let mut child = t
+        .env
+        .jl()
+        .args([
+            "run",
+            "--trace",
+            "--",
+            "sh",
+            "-c",
+            "echo started; sleep 7.31 & sleep 7.32; echo x > late.txt",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "started\n");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let left = Command::new("pgrep")
+            .args(["-f", "sleep 7.3"])
+            .output()
+            .unwrap();
+        left.stdout.is_empty()
+    });
+    assert!(gone, "the traced processes died with jl");
+    assert!(t.entries().is_empty());
+    assert!(!t.env.path("late.txt").exists());
+    let verify = t.env.run(&["verify"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+}
+
+#[test]
+fn jl_map_traces_every_job() {
+    let t = Traced::new();
+    for i in 1..=50 {
+        t.env.write(format!("in/{i}"), format!("item {i}\n"));
+    }
+    std::fs::create_dir(t.env.path("out")).unwrap();
+    let tally = t.tally.path().to_str().unwrap();
+    let body = format!("{}; tr a-z A-Z < in/$1 > out/$1", t.count_line());
+    let map = || {
+        let items: String = (1..=50).map(|i| format!("{i}\n")).collect();
+        let out = crate::util::spawn_fed(
+            t.env.jl().args([
+                "map",
+                "-q",
+                "-j4",
+                "--trace",
+                "--trace-ignore",
+                tally,
+                "--",
+                "sh",
+                "-c",
+                &body,
+                "sh",
+            ]),
+            items.as_bytes(),
+        )
+        .wait_with_output()
+        .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    map();
+    assert_eq!(t.runs(), 50);
+    assert_eq!(t.env.read("out/7"), "ITEM 7\n");
+    std::fs::remove_file(t.env.path("out/3")).unwrap();
+    t.env.write("in/7", "seven\n");
+    map();
+    assert_eq!(t.runs(), 51, "only the job whose input changed ran");
+    assert_eq!(t.env.read("out/7"), "SEVEN\n");
+    assert_eq!(t.env.read("out/3"), "ITEM 3\n", "restored by its hit");
+}

@@ -16,10 +16,10 @@ repo=$PWD
 quick=false
 [[ ${1:-} == --quick ]] && quick=true
 if $quick; then
-  jobs_n=300 big_mib=64 dir_files=300 pics=8 store_n=2000 runs=3 slow_runs=2
+  jobs_n=300 big_mib=64 dir_files=300 pics=8 store_n=2000 runs=3 slow_runs=2 c_funcs=20
   out=bench/RESULTS-quick.md
 else
-  jobs_n=10000 big_mib=1024 dir_files=10000 pics=200 store_n=100000 runs=30 slow_runs=3
+  jobs_n=10000 big_mib=1024 dir_files=10000 pics=200 store_n=100000 runs=30 slow_runs=3 c_funcs=300
   out=bench/RESULTS.md
 fi
 rss_n=${JL_BENCH_RSS_ITEMS:-$store_n}
@@ -31,6 +31,8 @@ command -v parallel >/dev/null || apt_pkgs+=(parallel)
 command -v b3sum >/dev/null || apt_pkgs+=(b3sum)
 [[ -x /usr/bin/convert ]] || apt_pkgs+=(imagemagick)
 [[ -x /usr/bin/time ]] || apt_pkgs+=(time)
+command -v gcc >/dev/null || apt_pkgs+=(gcc)
+command -v ccache >/dev/null || apt_pkgs+=(ccache)
 command -v python3 >/dev/null || apt_pkgs+=(python3)
 if ((${#apt_pkgs[@]})); then
   apt-get update -q >/dev/null && apt-get -o DPkg::Lock::Timeout=600 install -y -q "${apt_pkgs[@]}" >/dev/null ||
@@ -48,7 +50,7 @@ jl=$repo/target/x86_64-unknown-linux-gnu/release/jl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-export JL_STORE=$work/store BKT_CACHE_DIR=$work/bkt
+export JL_STORE=$work/store BKT_CACHE_DIR=$work/bkt CCACHE_DIR=$work/ccache
 results=$work/results.tsv
 : >"$results"
 
@@ -164,6 +166,38 @@ if [[ -x /usr/bin/convert ]]; then
   peers=("jl map, second run=$jl map -q -j2 -a pics.txt -- $hist")
   have parallel && peers+=("parallel=sh -c 'parallel -j2 $hist <pics.txt'")
   bench "8. histogram of $pics pictures, -j2" "$slow_runs" -- "${peers[@]}"
+fi
+
+# 9. --trace: a compile and the picture command, traced, against running
+# them plainly and against ccache's direct-mode hit.
+echo "bench: --trace" >&2
+python3 - "$c_funcs" >unit.c <<'EOF'
+import sys
+print("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <math.h>")
+for i in range(int(sys.argv[1])):
+    print(f"double f{i}(double x) {{ double s = 0; for (int k = 0; k < {i + 3}; k++)"
+          f" s += sin(x * k) / (k + 1.0); if (s > {i}) printf(\"%f\\n\", s); return s * {i}; }}")
+EOF
+cc='gcc -O2 -c unit.c -o unit.o'
+"$jl" run --trace -- $cc
+bench "9a. gcc -O2 -c, miss" "$slow_runs" -- "jl run --trace, store warm=$jl run --trace --force -- $cc" \
+  "gcc=$cc"
+bench "9a. gcc -O2 -c, miss" "$slow_runs" --prepare "rm -rf $JL_STORE" -- \
+  "jl run --trace, fresh store=$jl run --trace -- $cc"
+"$jl" run --trace -- $cc
+sleep 2.1 # past the racy window, as any real re-run would be
+"$jl" run --trace -- $cc
+traced_hits=("jl run --trace=$jl run --trace -- $cc" "true=/bin/true")
+if have ccache; then
+  ccache $cc && ccache $cc
+  traced_hits+=("ccache=ccache $cc")
+fi
+bench "9b. gcc -O2 -c, hit" "$runs" --warmup 3 -- "${traced_hits[@]}"
+if [[ -x /usr/bin/convert ]]; then
+  pic="/usr/bin/convert pics/1.jpg -resize 64x64 -colors 8 -format %c histogram:info:-"
+  "$jl" run --trace -- $pic >/dev/null
+  bench "9c. one picture's histogram, miss" "$slow_runs" -- \
+    "jl run --trace, store warm=$jl run --trace --force -- $pic" "convert=$pic"
 fi
 
 # --- report ------------------------------------------------------------

@@ -154,7 +154,8 @@ Examples:
   jl run -- sha256sum big.iso
   jl run -i src/ -o out.bin -- ./build.sh
   curl -s https://example.org/data.csv | jl run --ttl 1h -- python3 summarize.py
-  jl run --env LANG -- sort words.txt")]
+  jl run --env LANG -- sort words.txt
+  jl run --trace -- gcc -O2 -c foo.c     # inputs and foo.o found by tracing")]
 pub struct RunArgs {
     #[command(flatten)]
     pub key: KeyArgs,
@@ -192,7 +193,8 @@ Without a placeholder the item is appended as the last argument.
 Examples:
   find pics -name '*.jpg' | jl map -j8 -- identify
   find . -name '*.wav' -print0 | jl map -0 -o '{.}.flac' -- flac -s -o {.}.flac {}
-  jl map -a list.txt --joblog jobs.tsv -- ./extract.sh {} {/.}.json")]
+  jl map -a list.txt --joblog jobs.tsv -- ./extract.sh {} {/.}.json
+  find src -name '*.c' | jl map --trace -- gcc -c {} -o {.}.o")]
 pub struct MapArgs {
     #[command(flatten)]
     pub key: KeyArgs,

@@ -329,3 +329,31 @@ fn jl_map_traces_every_job() {
     assert_eq!(t.env.read("out/7"), "SEVEN\n");
     assert_eq!(t.env.read("out/3"), "ITEM 3\n", "restored by its hit");
 }
+
+#[test]
+fn signals_reach_the_traced_command_and_spawned_children_are_followed() {
+    let t = Traced::new();
+    let trapped = t.run("trap 'echo caught' USR1; kill -USR1 $$; echo after");
+    assert_eq!(stdout(&trapped), "caught\nafter\n");
+    t.env.write("a", "one\n");
+    let spawn = "python3 -c 'import subprocess; subprocess.run([\"cat\", \"a\"])'";
+    assert_eq!(stdout(&t.run(spawn)), "one\n");
+    t.env.write("a", "two\n");
+    assert_eq!(stdout(&t.run(spawn)), "two\n", "posix_spawn's child read a");
+    assert_eq!(t.runs(), 3);
+}
+
+#[test]
+fn what_the_trace_cannot_restore_is_run_again_with_a_warning() {
+    let t = Traced::new();
+    t.env.write("a", "A\n");
+    let first = t.run("ln -sf a link");
+    assert!(
+        stderr(&first).contains("symlink") && stderr(&first).contains("not cached"),
+        "{}",
+        stderr(&first)
+    );
+    t.run("ln -sf a link");
+    assert_eq!(t.runs(), 2);
+    assert!(t.entries().is_empty());
+}

@@ -45,9 +45,12 @@ pub fn key_options(args: &KeyArgs) -> KeyOptions {
     }
 }
 
-/// `path` made absolute against the working directory, lexically.
+/// `path` as the kernel names it (symlinks resolved), as traced paths are;
+/// lexically made absolute when it does not exist yet.
 fn absolute(path: &std::path::Path) -> PathBuf {
-    crate::trace::normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+    std::fs::canonicalize(path).unwrap_or_else(|_| {
+        crate::trace::normalize(&std::path::absolute(path).unwrap_or_else(|_| path.into()))
+    })
 }
 
 pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {

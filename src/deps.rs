@@ -34,7 +34,7 @@ pub enum Dep {
         path: RawPath,
         digest: Digest,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        skip: Vec<String>,
+        skip: Vec<RawPath>,
     },
 }
 
@@ -77,12 +77,13 @@ fn names_nothing(e: &io::Error) -> bool {
 }
 
 /// A digest of a directory's entry names, less `skip`.
-fn listing(dir: &Path, skip: &[String]) -> io::Result<Digest> {
+fn listing(dir: &Path, skip: &[RawPath]) -> io::Result<Digest> {
+    use std::os::unix::ffi::OsStrExt;
+    let skip: Vec<PathBuf> = skip.iter().map(RawPath::to_path).collect();
     let mut names: Vec<Vec<u8>> = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
-        if !skip.iter().any(|s| std::ffi::OsStr::new(s) == name) {
-            use std::os::unix::ffi::OsStrExt;
+        if !skip.iter().any(|s| s.as_os_str() == name) {
             names.push(name.as_bytes().to_vec());
         }
     }
@@ -195,11 +196,11 @@ pub fn discover(
         if acc.paths.get(dir).is_some_and(|s| s.made_dir) {
             continue;
         }
-        let skip: Vec<String> = acc
+        let skip: Vec<RawPath> = acc
             .paths
             .iter()
             .filter(|(p, s)| (s.written || s.made_dir) && p.parent() == Some(dir.as_path()))
-            .filter_map(|(p, _)| p.file_name()?.to_str().map(str::to_owned))
+            .filter_map(|(p, _)| Some(RawPath::new(Path::new(p.file_name()?))))
             .collect();
         if let Ok(digest) = listing(dir, &skip) {
             found.deps.push(Dep::Listing {

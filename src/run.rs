@@ -444,11 +444,11 @@ fn trace_roots(settings: &Settings, cwd: &Path) -> Vec<std::path::PathBuf> {
 /// What a trace never records: kernel interfaces, the store itself and
 /// the user's `--trace-ignore` prefixes.
 fn trace_ignored(settings: &Settings, store: &Store) -> Vec<std::path::PathBuf> {
-    let store_root = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().into());
+    let store_root = std::fs::canonicalize(store.root()).unwrap_or_else(|_| store.root().into());
     ["/proc", "/sys", "/dev"]
         .into_iter()
         .map(std::path::PathBuf::from)
-        .chain([crate::trace::normalize(&store_root)])
+        .chain([store_root])
         .chain(settings.key.trace_ignore.iter().cloned())
         .collect()
 }

@@ -124,13 +124,28 @@ fn a_header_appearing_earlier_on_the_include_path_is_a_miss() {
 fn a_python_module_edit_is_a_miss() {
     let t = Traced::new();
     t.env.write("main.py", "import helper\nprint(helper.X)\n");
-    t.env.write("helper.py", "X = 1\n");
-    assert_eq!(stdout(&t.run("python3 main.py")), "1\n");
-    assert_eq!(stdout(&t.run("python3 main.py")), "1\n");
-    assert_eq!(t.runs(), 1);
-    t.env.write("helper.py", "X = 2\n");
-    assert_eq!(stdout(&t.run("python3 main.py")), "2\n");
-    assert_eq!(t.runs(), 2);
+    t.hits_until_changed(
+        "python3 main.py",
+        "helper.py",
+        [("X = 1\n", "1\n"), ("X = 2\n", "2\n")],
+    );
+}
+
+impl Traced {
+    /// With `input` holding each content in turn, `script` prints what is
+    /// expected: it runs for the first content, hits once, and runs again
+    /// for the second.
+    fn hits_until_changed(&self, script: &str, input: &str, contents: [(&str, &str); 2]) {
+        let before = self.runs();
+        let [(first, first_out), (second, second_out)] = contents;
+        self.env.write(input, first);
+        assert_eq!(stdout(&self.run(script)), first_out);
+        assert_eq!(stdout(&self.run(script)), first_out);
+        assert_eq!(self.runs(), before + 1, "the second run is a hit");
+        self.env.write(input, second);
+        assert_eq!(stdout(&self.run(script)), second_out);
+        assert_eq!(self.runs(), before + 2, "{input} is a dependency");
+    }
 }
 
 #[test]
@@ -193,13 +208,8 @@ fn a_statically_linked_program_is_traced_too() {
         .output()
         .unwrap();
     assert!(built.status.success(), "{}", stderr(&built));
-    t.env.write("data.txt", "one\n");
-    assert_eq!(stdout(&t.run("./reader data.txt")), "one\n");
-    assert_eq!(stdout(&t.run("./reader data.txt")), "one\n");
-    assert_eq!(t.runs(), 1);
-    t.env.write("data.txt", "two\n");
-    assert_eq!(stdout(&t.run("./reader data.txt")), "two\n");
-    assert_eq!(t.runs(), 2);
+    let contents = [("one\n", "one\n"), ("two\n", "two\n")];
+    t.hits_until_changed("./reader data.txt", "data.txt", contents);
 }
 
 #[test]
@@ -335,12 +345,8 @@ fn signals_reach_the_traced_command_and_spawned_children_are_followed() {
     let t = Traced::new();
     let trapped = t.run("trap 'echo caught' USR1; kill -USR1 $$; echo after");
     assert_eq!(stdout(&trapped), "caught\nafter\n");
-    t.env.write("a", "one\n");
     let spawn = "python3 -c 'import subprocess; subprocess.run([\"cat\", \"a\"])'";
-    assert_eq!(stdout(&t.run(spawn)), "one\n");
-    t.env.write("a", "two\n");
-    assert_eq!(stdout(&t.run(spawn)), "two\n", "posix_spawn's child read a");
-    assert_eq!(t.runs(), 3);
+    t.hits_until_changed(spawn, "a", [("one\n", "one\n"), ("two\n", "two\n")]);
 }
 
 #[test]
@@ -356,4 +362,81 @@ fn what_the_trace_cannot_restore_is_run_again_with_a_warning() {
     t.run("ln -sf a link");
     assert_eq!(t.runs(), 2);
     assert!(t.entries().is_empty());
+}
+
+#[test]
+fn file_names_with_newlines_and_invalid_utf8_are_traced_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = Traced::new();
+    let input = std::ffi::OsStr::from_bytes(b"in\nput\xff");
+    let output = std::ffi::OsStr::from_bytes(b"out\nput\xff");
+    t.env.write(input, "odd\n");
+    let script = r#"cat "$(printf 'in\nput\377')" > "$(printf 'out\nput\377')""#;
+    t.run(script);
+    std::fs::remove_file(t.env.path(output)).unwrap();
+    t.run(script);
+    assert_eq!(t.runs(), 1);
+    assert_eq!(t.env.read(output), "odd\n", "restored under its exact name");
+    t.env.write(input, "odder\n");
+    t.run(script);
+    assert_eq!(t.runs(), 2);
+    assert_eq!(t.env.read(output), "odder\n");
+}
+
+#[test]
+fn a_file_the_command_may_not_read_makes_the_run_uncached() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let secret = env.write("secret", "hidden\n");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let script = "cat secret 2>/dev/null; echo done";
+    let mut jl = if crate::util::is_root() {
+        env.jl_as_nobody()
+    } else {
+        env.jl()
+    };
+    let out = jl
+        .args(["run", "--trace", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "done\n");
+    assert!(
+        stderr(&out).contains("denied access to"),
+        "{}",
+        stderr(&out)
+    );
+    let entries = files_under(&env.store.join("actions"));
+    assert!(entries.is_empty(), "nothing stored: {entries:?}");
+}
+
+#[test]
+fn identical_traced_runs_at_once_execute_once() {
+    let t = Traced::new();
+    t.env.write("a", "A\n");
+    let tally = t.tally.path().to_str().unwrap().to_owned();
+    let body = format!("{}; sleep 0.3; cat a", t.count_line());
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            t.env
+                .jl()
+                .args([
+                    "run",
+                    "--trace",
+                    "--trace-ignore",
+                    &tally,
+                    "--",
+                    "sh",
+                    "-c",
+                    &body,
+                ])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(stdout(&out), "A\n");
+    }
+    assert_eq!(t.runs(), 1);
 }

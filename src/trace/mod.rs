@@ -164,38 +164,33 @@ impl Accesses {
 
     /// The command wrote or created `path`.
     pub fn wrote(&mut self, path: PathBuf) {
-        if self.is_ignored(&path) {
-            return;
-        }
-        let seen = self
-            .paths
-            .entry(path)
-            .or_insert(Seen::new(Before::Untouched));
-        seen.written = true;
-        seen.removed = false;
+        self.mark(path, Before::Untouched, |seen| {
+            seen.written = true;
+            seen.removed = false;
+        });
     }
 
     /// The command removed `path` (or renamed it away).
     pub fn removed(&mut self, path: PathBuf) {
-        if self.is_ignored(&path) {
-            return;
-        }
-        let seen = self.paths.entry(path).or_insert(Seen::new(Before::Exists));
-        seen.written = false;
-        seen.removed = true;
+        self.mark(path, Before::Exists, |seen| {
+            seen.written = false;
+            seen.removed = true;
+        });
     }
 
     /// The command created the directory `path`.
     pub fn made_dir(&mut self, path: PathBuf) {
-        if self.is_ignored(&path) {
-            return;
+        self.mark(path, Before::Untouched, |seen| {
+            seen.made_dir = true;
+            seen.removed = false;
+        });
+    }
+
+    /// Applies `change` to what is known of `path` (first met as `first`).
+    fn mark(&mut self, path: PathBuf, first: Before, change: impl FnOnce(&mut Seen)) {
+        if !self.is_ignored(&path) {
+            change(self.paths.entry(path).or_insert(Seen::new(first)));
         }
-        let seen = self
-            .paths
-            .entry(path)
-            .or_insert(Seen::new(Before::Untouched));
-        seen.made_dir = true;
-        seen.removed = false;
     }
 
     /// The command read the entries of the directory `path`.

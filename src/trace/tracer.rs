@@ -486,7 +486,10 @@ impl Tracer {
                 let access = flags & libc::O_ACCMODE as i64;
                 let writes = access != libc::O_RDONLY as i64
                     || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0;
-                if ok && writes {
+                if ok && flags & libc::O_PATH as i64 != 0 {
+                    // A handle for path operations: nothing is read.
+                    acc.probe(path, true);
+                } else if ok && writes {
                     // What was there before, if it mattered, was taken
                     // at entry (`will_change`).
                     acc.wrote(path);
@@ -494,6 +497,8 @@ impl Tracer {
                     acc.read(path);
                 } else if missing {
                     acc.probe(path, false);
+                } else if matches!(errno_of(ret), Some(libc::EACCES | libc::EPERM)) {
+                    acc.refuse(format!("it was denied access to '{}'", path.display()));
                 }
             }
             Pending::Exec(path) => {
@@ -541,7 +546,9 @@ impl Tracer {
     fn open(&mut self, pid: pid_t, dirfd: i32, addr: u64, flags: i64) -> Option<Pending> {
         let path = self.path(pid, dirfd, addr)?;
         let access = flags & libc::O_ACCMODE as i64;
-        if access != libc::O_RDONLY as i64 || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0 {
+        let changes =
+            access != libc::O_RDONLY as i64 || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0;
+        if changes && flags & libc::O_PATH as i64 == 0 {
             let keeps = flags & libc::O_TRUNC as i64 == 0 && access != libc::O_WRONLY as i64
                 || flags & libc::O_APPEND as i64 != 0;
             self.acc.will_change(&path, keeps);

@@ -138,6 +138,12 @@ pub fn discover(
                         path.display()
                     ));
                 }
+                Ok(m) if m.is_dir() => {
+                    return Err(format!(
+                        "it moved the directory '{}' into place, which --trace does not restore",
+                        path.display()
+                    ));
+                }
                 _ => {}
             }
         }

@@ -361,6 +361,12 @@ fn what_the_trace_cannot_restore_is_run_again_with_a_warning() {
     );
     t.run("ln -sf a link");
     assert_eq!(t.runs(), 2);
+    let moved = t.run("rm -rf d1; mkdir d0 && echo x > d0/f && mv d0 d1");
+    assert!(
+        stderr(&moved).contains("moved the directory"),
+        "{}",
+        stderr(&moved)
+    );
     assert!(t.entries().is_empty());
 }
 

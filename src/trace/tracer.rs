@@ -34,8 +34,6 @@ const OPTIONS: c_int = libc::PTRACE_O_TRACESECCOMP
     | libc::PTRACE_O_TRACECLONE
     | libc::PTRACE_O_TRACEEXEC
     | libc::PTRACE_O_EXITKILL;
-/// The code segment of a task in 32-bit mode.
-const CS_32BIT: u64 = 0x23;
 
 /// Everything the child needs between fork and exec, made beforehand.
 struct Prepared {
@@ -215,8 +213,12 @@ fn trace(
         cwd: HashMap::new(),
     };
     tracer.resume(pid, 0);
-    let root_status = tracer.follow(pid);
-    Ok((ExitStatus::from_raw(root_status), tracer.acc))
+    match tracer.follow(pid) {
+        Some(status) => Ok((ExitStatus::from_raw(status), tracer.acc)),
+        None => Err(io_error(std::io::Error::other(
+            "lost track of the traced command",
+        ))),
+    }
 }
 
 /// The forked child: stdio, a stop for the tracer to attach its options,
@@ -242,11 +244,19 @@ unsafe fn child(
         if own_group {
             libc::setpgid(0, 0);
         }
+        // dup2 onto itself would keep close-on-exec: clear it instead.
+        let install = |fd: c_int, target: c_int| {
+            if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            } else {
+                libc::dup2(fd, target);
+            }
+        };
         if let Some(fd) = stdin {
-            libc::dup2(fd, 0);
+            install(fd, 0);
         }
-        libc::dup2(out, 1);
-        libc::dup2(err, 2);
+        install(out, 1);
+        install(err, 2);
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
@@ -299,8 +309,8 @@ fn errno_of(ret: i64) -> Option<c_int> {
 impl Tracer {
     /// Waits on every tracee until the last one is gone; returns the wait
     /// status of `root`.
-    fn follow(&mut self, root: pid_t) -> c_int {
-        let mut root_status = 0;
+    fn follow(&mut self, root: pid_t) -> Option<c_int> {
+        let mut root_status = None;
         loop {
             let mut status = 0;
             // SAFETY: waitpid on our own tracees.
@@ -313,7 +323,7 @@ impl Tracer {
             }
             if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
                 if pid == root {
-                    root_status = status;
+                    root_status = Some(status);
                 }
                 self.started.remove(&pid);
                 self.pending.remove(&pid);
@@ -387,9 +397,9 @@ impl Tracer {
             self.resume(pid, 0);
             return;
         };
-        if regs.cs == CS_32BIT {
+        if self.event_message(pid) == u64::from(super::filter::FOREIGN) {
             self.acc
-                .refuse("it makes 32-bit system calls, which --trace cannot follow");
+                .refuse("it makes 32-bit or x32 system calls, which --trace cannot follow");
             self.resume(pid, 0);
             return;
         }
@@ -457,11 +467,7 @@ impl Tracer {
                     .refuse("it opens files by handle, which --trace cannot follow");
                 None
             }
-            _ => {
-                self.acc
-                    .refuse("it makes system calls --trace cannot follow (x32)");
-                None
-            }
+            _ => None,
         };
         if let Some(p) = pending {
             self.pending.insert(pid, p);
@@ -544,14 +550,18 @@ impl Tracer {
     }
 
     fn open(&mut self, pid: pid_t, dirfd: i32, addr: u64, flags: i64) -> Option<Pending> {
+        if flags & libc::O_TMPFILE as i64 == libc::O_TMPFILE as i64 {
+            // Nameless until linked into place, which `linkat` shows.
+            return None;
+        }
         let path = self.path(pid, dirfd, addr)?;
         let access = flags & libc::O_ACCMODE as i64;
         let changes =
             access != libc::O_RDONLY as i64 || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0;
         if changes && flags & libc::O_PATH as i64 == 0 {
-            let keeps = flags & libc::O_TRUNC as i64 == 0 && access != libc::O_WRONLY as i64
-                || flags & libc::O_APPEND as i64 != 0;
-            self.acc.will_change(&path, keeps);
+            // Without O_TRUNC, what is there may survive into the result.
+            self.acc
+                .will_change(&path, flags & libc::O_TRUNC as i64 == 0);
         }
         Some(Pending::Open { path, flags })
     }

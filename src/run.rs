@@ -298,6 +298,13 @@ pub fn perform(
     live: Live,
 ) -> Result<Outcome, SpawnError> {
     let mut cacheable = action.zip(settings.store.as_ref());
+    if cacheable.is_some() && settings.key.trace && crate::trace::being_traced() {
+        crate::error::warn(
+            "jl is itself being traced (an outer --trace, a debugger), so it cannot \
+             trace this command; running it uncached",
+        );
+        cacheable = None;
+    }
     let mut _lock = None;
     if let Some((action, store)) = cacheable {
         match store.prepare().and_then(|()| store.lock(&action.key)) {

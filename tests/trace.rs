@@ -446,3 +446,25 @@ fn identical_traced_runs_at_once_execute_once() {
     }
     assert_eq!(t.runs(), 1);
 }
+
+#[test]
+fn a_traced_jl_inside_a_traced_command_runs_its_command_uncached() {
+    let t = Traced::new();
+    t.env.write("a", "A\n");
+    let inner = format!("'{}' run --trace -- cat a", env!("CARGO_BIN_EXE_jl"));
+    let first = t.run(&inner);
+    assert_eq!(stdout(&first), "A\n");
+    assert!(
+        stderr(&first).contains("itself being traced"),
+        "{}",
+        stderr(&first)
+    );
+    t.run(&inner);
+    assert_eq!(t.runs(), 1, "the outer run is cached");
+    t.env.write("a", "B\n");
+    assert_eq!(
+        stdout(&t.run(&inner)),
+        "B\n",
+        "the inner read is a dependency"
+    );
+}

@@ -206,6 +206,18 @@ impl Accesses {
     }
 }
 
+/// Whether this process is itself traced (by an outer `jl --trace`, a
+/// debugger or strace): a process can have only one tracer, so its
+/// children cannot be traced by jl.
+pub fn being_traced() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:"))
+            .is_some_and(|pid| pid.trim() != "0")
+    })
+}
+
 /// `a/./b/../c` as `a/c`, without asking the filesystem.
 pub fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;

@@ -141,19 +141,22 @@ fn entry_for(
 }
 
 /// Whether an entry may write `path`: a declared output, or with
-/// `--trace` a place under the working directory or `--trace-outputs`.
+/// `--trace` a place under the working directory, `--trace-outputs` or a
+/// declared output (traced paths outside the working directory are
+/// absolute).
 fn may_restore(settings: &Settings, action: &Action, path: &Path) -> bool {
-    let under_cwd = settings.key.trace
-        && path.is_relative()
-        && path
+    if !settings.key.trace {
+        return action.outputs.iter().any(|d| key::is_within(path, d));
+    }
+    if path.is_relative() {
+        return path
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)));
-    under_cwd
-        || action
-            .outputs
-            .iter()
-            .chain(&settings.key.trace_outputs)
-            .any(|d| key::is_within(path, d))
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    trace_roots(settings, &cwd)
+        .iter()
+        .any(|root| key::is_within(path, root))
 }
 
 /// Looks an action up. On a hit the output files are restored; anything

@@ -468,3 +468,37 @@ fn a_traced_jl_inside_a_traced_command_runs_its_command_uncached() {
         "the inner read is a dependency"
     );
 }
+
+#[test]
+fn writes_outside_the_working_directory_are_kept_only_under_trace_outputs() {
+    let t = Traced::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = elsewhere.path().to_str().unwrap();
+    let script = format!("echo kept > '{dir}/kept'; echo lost > '{dir}/lost'");
+    let kept_only = format!("{dir}/kept");
+    let args = ["--trace-outputs", kept_only.as_str()];
+    t.script(&args, &script);
+    std::fs::remove_file(elsewhere.path().join("kept")).unwrap();
+    std::fs::remove_file(elsewhere.path().join("lost")).unwrap();
+    let hit = t.script(&args, &script);
+    assert!(hit.status.success(), "{}", stderr(&hit));
+    assert_eq!(t.runs(), 1);
+    assert!(elsewhere.path().join("kept").exists(), "restored");
+    assert!(!elsewhere.path().join("lost").exists(), "not an output");
+}
+
+#[test]
+fn a_traced_entry_that_would_write_outside_is_a_miss_and_is_removed() {
+    let t = Traced::new();
+    t.run("echo hi > c");
+    let entry = t.entries().pop().unwrap();
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["outputs"][0]["path"] = "../escaped".into();
+    std::fs::write(&entry, json.to_string()).unwrap();
+    let again = t.run("echo hi > c");
+    assert!(stderr(&again).is_empty(), "{}", stderr(&again));
+    assert_eq!(t.runs(), 2, "the hostile entry was not replayed");
+    assert!(!t.env.root().join("../escaped").exists());
+    assert_eq!(t.entries().len(), 1, "replaced by a good one");
+}

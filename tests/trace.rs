@@ -502,3 +502,24 @@ fn a_traced_entry_that_would_write_outside_is_a_miss_and_is_removed() {
     assert!(!t.env.root().join("../escaped").exists());
     assert_eq!(t.entries().len(), 1, "replaced by a good one");
 }
+
+#[test]
+fn gc_removes_a_manifest_once_its_recorded_runs_are_gone() {
+    let t = Traced::new();
+    t.run("echo hi > c");
+    let manifests = || {
+        files_under(&t.env.store.join("actions"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "manifest"))
+            .count()
+    };
+    assert_eq!(manifests(), 1);
+    let key = t.latest_key();
+    assert!(stdout(&t.env.run(&["ls"])).contains("echo hi > c"));
+    assert!(t.env.run(&["rm", &key]).status.success());
+    assert!(t.env.run(&["gc"]).status.success());
+    assert_eq!(manifests(), 0);
+    t.run("echo hi > c");
+    assert_eq!(t.runs(), 2, "a miss, recorded again");
+    assert_eq!(manifests(), 1);
+}

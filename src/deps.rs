@@ -64,7 +64,7 @@ impl Dep {
         let path = self.path().display().to_string();
         match self {
             Dep::File { digest, .. } => format!("read    {path} {}", &digest.hex()[..12]),
-            Dep::Exists { dir: true, .. } => format!("found   {path}/"),
+            Dep::Exists { dir: true, .. } if !path.ends_with('/') => format!("found   {path}/"),
             Dep::Exists { .. } => format!("found   {path}"),
             Dep::Absent { .. } => format!("absent  {path}"),
             Dep::Listing { digest, .. } => format!("listed  {path}/ {}", &digest.hex()[..12]),
@@ -189,7 +189,7 @@ pub fn discover(
             Before::Exists if !seen.written && !seen.made_dir => {
                 found.deps.push(Dep::Exists {
                     path: path_kept(),
-                    dir: std::fs::metadata(path).is_ok_and(|m| m.is_dir()),
+                    dir: seen.was_dir || std::fs::metadata(path).is_ok_and(|m| m.is_dir()),
                 });
             }
             Before::Absent if !seen.written && !seen.made_dir && !exists_now => {

@@ -186,7 +186,14 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
             store.restore(&out.blob, out.mode, &out.path.to_path())?;
         }
         for gone in &entry.deleted {
-            match std::fs::remove_file(gone.to_path()) {
+            // A directory is removed only when empty, as the command left
+            // it; if that fails the hit fails and the command runs.
+            let gone = gone.to_path();
+            let removed = match std::fs::symlink_metadata(&gone) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir(&gone),
+                _ => std::fs::remove_file(&gone),
+            };
+            match removed {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }

@@ -523,3 +523,35 @@ fn gc_removes_a_manifest_once_its_recorded_runs_are_gone() {
     assert_eq!(t.runs(), 2, "a miss, recorded again");
     assert_eq!(manifests(), 1);
 }
+
+#[test]
+fn files_and_directories_the_command_removes_are_removed_again_on_a_hit() {
+    let t = Traced::new();
+    let script = "cat tmp.txt > out.txt; rm tmp.txt; rm -rf build; mkdir build; echo x > build/o";
+    let setup = || {
+        t.env.write("tmp.txt", "scratch\n");
+        t.env.write("build/stale", "old\n");
+    };
+    setup();
+    t.run(script);
+    assert!(!t.env.path("tmp.txt").exists());
+    assert!(!t.env.path("build/stale").exists());
+    std::fs::remove_dir_all(t.env.path("build")).unwrap();
+    std::fs::remove_file(t.env.path("out.txt")).unwrap();
+    setup();
+    t.run(script);
+    assert_eq!(
+        t.runs(),
+        1,
+        "the read-then-removed file is a dependency that held"
+    );
+    assert!(!t.env.path("tmp.txt").exists(), "removed again");
+    assert_eq!(t.env.read("out.txt"), "scratch\n");
+    assert_eq!(t.env.read("build/o"), "x\n");
+    assert!(!t.env.path("build/stale").exists(), "removed again");
+    setup();
+    t.env.write("tmp.txt", "other\n");
+    t.run(script);
+    assert_eq!(t.runs(), 2);
+    assert_eq!(t.env.read("out.txt"), "other\n");
+}

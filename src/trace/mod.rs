@@ -42,6 +42,8 @@ pub struct Seen {
     pub written: bool,
     /// Removed (or renamed away) and not written again since.
     pub removed: bool,
+    /// A directory when the command removed it.
+    pub was_dir: bool,
     /// Created as a directory.
     pub made_dir: bool,
 }
@@ -52,6 +54,7 @@ impl Seen {
             before,
             written: false,
             removed: false,
+            was_dir: false,
             made_dir: false,
         }
     }
@@ -159,6 +162,29 @@ impl Accesses {
                 };
                 self.paths.insert(path.to_path_buf(), Seen::new(before));
             }
+        }
+    }
+
+    /// The command is about to remove `path`: what it read there is
+    /// hashed now, and a directory is remembered as one.
+    pub fn will_remove(&mut self, path: &Path) {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            self.mark(path.to_path_buf(), Before::Exists, |seen| {
+                if matches!(seen.before, Before::Read { .. }) && !seen.written {
+                    seen.before = Before::Exists;
+                }
+                seen.was_dir = true;
+            });
+        } else if matches!(
+            self.paths.get(path),
+            Some(Seen {
+                before: Before::Read { digest: None, .. },
+                written: false,
+                removed: false,
+                ..
+            })
+        ) {
+            self.will_change(path, true);
         }
     }
 

@@ -426,8 +426,8 @@ impl Tracer {
             libc::SYS_renameat | libc::SYS_renameat2 => {
                 self.rename(pid, (at(0), a[1]), (at(2), a[3]))
             }
-            libc::SYS_unlink | libc::SYS_rmdir => self.path(pid, here, a[0]).map(Pending::Remove),
-            libc::SYS_unlinkat => self.path(pid, at(0), a[1]).map(Pending::Remove),
+            libc::SYS_unlink | libc::SYS_rmdir => self.remove(pid, here, a[0]),
+            libc::SYS_unlinkat => self.remove(pid, at(0), a[1]),
             libc::SYS_link => self.link(pid, Some((here, a[0])), (here, a[1])),
             libc::SYS_linkat => self.link(pid, Some((at(0), a[1])), (at(2), a[3])),
             libc::SYS_symlink => self.link(pid, None, (here, a[1])),
@@ -564,6 +564,12 @@ impl Tracer {
                 .will_change(&path, flags & libc::O_TRUNC as i64 == 0);
         }
         Some(Pending::Open { path, flags })
+    }
+
+    fn remove(&mut self, pid: pid_t, dirfd: i32, addr: u64) -> Option<Pending> {
+        let path = self.path(pid, dirfd, addr)?;
+        self.acc.will_remove(&path);
+        Some(Pending::Remove(path))
     }
 
     fn rename(&mut self, pid: pid_t, from: (i32, u64), to: (i32, u64)) -> Option<Pending> {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::{Digest, StatCache};
+use crate::digest::{self, Digest, Identity, StatCache};
 use crate::store::{RawPath, Store};
 use crate::trace::{Accesses, Before};
 
@@ -24,8 +24,15 @@ use crate::trace::{Accesses, Before};
 pub enum Dep {
     /// Read (opened, executed): its content.
     File { path: RawPath, digest: Digest },
-    /// Looked at and there (a directory or not).
-    Exists { path: RawPath, dir: bool },
+    /// Looked at and there (a directory or not). For a file, its
+    /// identity too: a program that decides by `stat` alone (make's
+    /// mtimes, python's cached bytecode) must see a changed file as one.
+    Exists {
+        path: RawPath,
+        dir: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<Identity>,
+    },
     /// Looked for and not there.
     Absent { path: RawPath },
     /// A directory whose entries were read: their names, but for the
@@ -53,7 +60,9 @@ impl Dep {
         let path = self.path();
         match self {
             Dep::File { digest, .. } => stat.digest_file(&path).is_ok_and(|d| d.digest == *digest),
-            Dep::Exists { dir, .. } => std::fs::metadata(&path).is_ok_and(|m| m.is_dir() == *dir),
+            Dep::Exists { dir, identity, .. } => std::fs::metadata(&path).is_ok_and(|m| {
+                m.is_dir() == *dir && identity.is_none_or(|then| then == digest::identity(&m))
+            }),
             Dep::Absent { .. } => std::fs::metadata(&path).is_err_and(|e| names_nothing(&e)),
             Dep::Listing { digest, skip, .. } => listing(&path, skip).ok() == Some(*digest),
         }
@@ -182,14 +191,17 @@ pub fn discover(
                     Ok(m) => found.deps.push(Dep::Exists {
                         path: path_kept(),
                         dir: m.is_dir(),
+                        identity: None,
                     }),
                     Err(_) => return Err(moved(path)),
                 }
             }
             Before::Exists if !seen.written && !seen.made_dir => {
+                let meta = std::fs::metadata(path).ok();
                 found.deps.push(Dep::Exists {
                     path: path_kept(),
-                    dir: seen.was_dir || std::fs::metadata(path).is_ok_and(|m| m.is_dir()),
+                    dir: seen.was_dir || meta.as_ref().is_some_and(|m| m.is_dir()),
+                    identity: meta.filter(|m| m.is_file()).map(|m| digest::identity(&m)),
                 });
             }
             Before::Absent if !seen.written && !seen.made_dir && !exists_now => {

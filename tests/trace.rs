@@ -555,3 +555,46 @@ fn files_and_directories_the_command_removes_are_removed_again_on_a_hit() {
     assert_eq!(t.runs(), 2);
     assert_eq!(t.env.read("out.txt"), "other\n");
 }
+
+#[test]
+fn a_file_the_command_only_stats_is_a_dependency_by_identity() {
+    // With bytecode caching on, python3 only stats helper.py when its
+    // __pycache__ entry is valid: the stat alone must make an edit a miss.
+    let t = Traced::new();
+    t.env.write("main.py", "import helper\nprint(helper.X)\n");
+    t.env.write("helper.py", "X = 1\n");
+    let plain = Command::new("python3")
+        .arg("main.py")
+        .current_dir(t.env.root())
+        .env_remove("PYTHONDONTWRITEBYTECODE")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&plain), "1\n");
+    assert!(t.env.path("__pycache__").is_dir(), "bytecode was cached");
+    let traced = || {
+        let body = format!("{}; python3 main.py", t.count_line());
+        let tally = t.tally.path().to_str().unwrap();
+        let out = t
+            .env
+            .jl()
+            .args([
+                "run",
+                "--trace",
+                "--trace-ignore",
+                tally,
+                "--",
+                "sh",
+                "-c",
+                &body,
+            ])
+            .env_remove("PYTHONDONTWRITEBYTECODE")
+            .output()
+            .unwrap();
+        stdout(&out)
+    };
+    assert_eq!(traced(), "1\n");
+    assert_eq!(traced(), "1\n");
+    assert_eq!(t.runs(), 1);
+    t.env.write("helper.py", "X = 22\n");
+    assert_eq!(traced(), "22\n", "not the cached 1");
+}

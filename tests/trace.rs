@@ -598,3 +598,62 @@ fn a_file_the_command_only_stats_is_a_dependency_by_identity() {
     t.env.write("helper.py", "X = 22\n");
     assert_eq!(traced(), "22\n", "not the cached 1");
 }
+
+/// Runs a program under a seccomp filter that refuses `ptrace` with EPERM,
+/// as some container policies do (python3's ctypes installs it).
+const WITHOUT_PTRACE: &str = r#"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def op(code, jt, jf, k):
+    return struct.pack("HBBI", code, jt, jf, k)
+SYS_PTRACE, EPERM = 101, 1
+prog = (op(0x20, 0, 0, 0) + op(0x15, 0, 1, SYS_PTRACE)
+        + op(0x06, 0, 0, 0x00050000 | EPERM) + op(0x06, 0, 0, 0x7fff0000))
+buf = ctypes.create_string_buffer(prog)
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fprog = Fprog(len(prog) // 8, ctypes.addressof(buf))
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, filter
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+#[test]
+fn where_ptrace_is_refused_the_command_still_runs_uncached() {
+    let t = Traced::new();
+    t.env.write("a", "A\n");
+    let jl = env!("CARGO_BIN_EXE_jl");
+    let run = |script: &str| {
+        Command::new("python3")
+            .args([
+                "-c",
+                WITHOUT_PTRACE,
+                jl,
+                "run",
+                "--trace",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .current_dir(t.env.root())
+            .env("JL_STORE", &t.env.store)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run("cat a");
+    assert_eq!(stdout(&out), "A\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("could not be traced: ptrace is not allowed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(t.entries().is_empty());
+    assert_eq!(
+        run("exit 3").status.code(),
+        Some(3),
+        "the command's own status"
+    );
+}

@@ -40,11 +40,43 @@ struct Prepared {
     exe: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
-    stdin: Option<OwnedFd>,
+    /// Borrowed from the caller, which keeps it open until the child ran.
+    stdin: Option<c_int>,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    /// Close-on-exec: the child writes a [`Setup`] code here if it cannot
+    /// get traced; a successful exec closes it unwritten.
+    status: OwnedFd,
     own_group: bool,
     filter: Vec<libc::sock_filter>,
+}
+
+/// The step at which a child failed to put itself under the tracer.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Setup {
+    Ptrace = 1,
+    NoNewPrivs = 2,
+    Seccomp = 3,
+    Exec = 4,
+}
+
+impl Setup {
+    fn from_code(code: u8) -> &'static str {
+        match code {
+            1 => "ptrace is not allowed here",
+            2 => "no_new_privs cannot be set",
+            3 => "seccomp filters are not allowed here",
+            _ => "the traced exec failed",
+        }
+    }
+}
+
+/// Why `trace` gave no trace.
+enum Failure {
+    Spawn(SpawnError),
+    /// The command never started under the tracer: it can run untraced.
+    Unavailable(&'static str, Box<Accesses>),
 }
 
 fn cstring(s: &OsStr) -> Result<CString, SpawnError> {
@@ -62,7 +94,9 @@ fn io_error(e: std::io::Error) -> SpawnError {
 }
 
 /// Runs a command under the tracer, teeing its output like
-/// [`exec::run`], and returns what it touched.
+/// [`exec::run`], and returns what it touched. Where tracing is not
+/// allowed (a seccomp policy, a ptrace ban), the command runs untraced and
+/// the result is marked uncacheable, so `--trace` never fails a command.
 pub fn run(
     job: Job<'_>,
     stdout: Tee,
@@ -70,15 +104,27 @@ pub fn run(
     accesses: Accesses,
 ) -> Result<(Finished, Accesses), SpawnError> {
     exec::forward_signals();
+    let Job {
+        exe,
+        argv,
+        stdin,
+        own_group,
+        timeout,
+    } = job;
     let pipe = || {
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| io_error(e.into()))
     };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let stdin = match job.stdin {
+    let (status_r, status_w) = pipe()?;
+    let null;
+    let stdin_fd = match &stdin {
         Stdin::Inherit => None,
-        Stdin::Null => Some(File::open("/dev/null").map_err(io_error)?.into()),
-        Stdin::File(f) => Some(f.into()),
+        Stdin::Null => {
+            null = File::open("/dev/null").map_err(io_error)?;
+            Some(null.as_raw_fd())
+        }
+        Stdin::File(f) => Some(f.as_raw_fd()),
     };
     let mut envp = Vec::new();
     for (k, v) in std::env::vars_os() {
@@ -88,17 +134,14 @@ pub fn run(
         envp.push(cstring(&pair)?);
     }
     let prepared = Prepared {
-        exe: cstring(job.exe.as_os_str())?,
-        argv: job
-            .argv
-            .iter()
-            .map(|a| cstring(a))
-            .collect::<Result<_, _>>()?,
+        exe: cstring(exe.as_os_str())?,
+        argv: argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
         envp,
-        stdin,
+        stdin: stdin_fd,
         stdout: out_w,
         stderr: err_w,
-        own_group: job.own_group,
+        status: status_w,
+        own_group,
         filter: super::filter::program(),
     };
     let start = Instant::now();
@@ -107,7 +150,7 @@ pub fn run(
     let tracer = std::thread::Builder::new()
         .name("jl-tracer".into())
         .spawn(move || {
-            let traced = trace(prepared, &pid_tx, accesses);
+            let traced = trace(prepared, File::from(status_r), &pid_tx, accesses);
             let _ = done_tx.send(());
             traced
         })
@@ -116,15 +159,15 @@ pub fn run(
     let err_thread = std::thread::spawn(move || stderr.pump(File::from(err_r)));
     let pid = pid_rx.recv().ok();
     if let Some(pid) = pid {
-        exec::register(pid as u32, job.own_group);
+        exec::register(pid as u32, own_group);
     }
     let mut timed_out = false;
-    if let (Some(limit), Some(pid)) = (job.timeout, pid) {
+    if let (Some(limit), Some(pid)) = (timeout, pid) {
         if done_rx.recv_timeout(limit).is_err() {
             timed_out = true;
-            exec::kill_job(pid as u32, job.own_group, rustix::process::Signal::TERM);
+            exec::kill_job(pid as u32, own_group, rustix::process::Signal::TERM);
             if done_rx.recv_timeout(Duration::from_millis(200)).is_err() {
-                exec::kill_job(pid as u32, job.own_group, rustix::process::Signal::KILL);
+                exec::kill_job(pid as u32, own_group, rustix::process::Signal::KILL);
             }
         }
     }
@@ -134,7 +177,21 @@ pub fn run(
     }
     let stdout = out_thread.join().expect("stdout pump panicked");
     let stderr = err_thread.join().expect("stderr pump panicked");
-    let (status, accesses) = traced?;
+    let (status, accesses) = match traced {
+        Ok(traced) => traced,
+        Err(Failure::Spawn(e)) => return Err(e),
+        Err(Failure::Unavailable(why, mut accesses)) => {
+            accesses.refuse(format!("it could not be traced: {why}"));
+            let job = Job {
+                exe,
+                argv,
+                stdin,
+                own_group,
+                timeout,
+            };
+            return Ok((exec::run(job, stdout, stderr)?, *accesses));
+        }
+    };
     Ok((
         Finished {
             status,
@@ -147,12 +204,23 @@ pub fn run(
     ))
 }
 
+/// The code a child wrote on the status pipe, if it failed to be traced.
+fn setup_failure(mut status: &File) -> Option<&'static str> {
+    use std::io::Read;
+    let mut code = [0u8];
+    match status.read(&mut code) {
+        Ok(1) => Some(Setup::from_code(code[0])),
+        _ => None,
+    }
+}
+
 /// On the tracer thread: fork, trace to the end of the last tracee.
 fn trace(
     prepared: Prepared,
+    status_pipe: File,
     pid_tx: &mpsc::Sender<pid_t>,
     accesses: Accesses,
-) -> Result<(ExitStatus, Accesses), SpawnError> {
+) -> Result<(ExitStatus, Accesses), Failure> {
     let argv: Vec<*const libc::c_char> = prepared
         .argv
         .iter()
@@ -169,8 +237,9 @@ fn trace(
         len: prepared.filter.len() as u16,
         filter: prepared.filter.as_ptr() as *mut libc::sock_filter,
     };
-    let stdin = prepared.stdin.as_ref().map(|fd| fd.as_raw_fd());
+    let stdin = prepared.stdin;
     let (out, err) = (prepared.stdout.as_raw_fd(), prepared.stderr.as_raw_fd());
+    let status_fd = prepared.status.as_raw_fd();
     // SAFETY: the child runs only async-signal-safe system calls on data
     // made before the fork, then execs or exits.
     let pid = unsafe { libc::fork() };
@@ -179,8 +248,7 @@ fn trace(
             child(
                 prepared.own_group,
                 stdin,
-                out,
-                err,
+                (out, err, status_fd),
                 &prog,
                 prepared.exe.as_ptr(),
                 &argv,
@@ -192,19 +260,24 @@ fn trace(
     // when the last process holding them ends.
     drop(prepared);
     if pid < 0 {
-        return Err(io_error(std::io::Error::last_os_error()));
+        let e = std::io::Error::last_os_error();
+        return Err(Failure::Spawn(io_error(e)));
     }
     let _ = pid_tx.send(pid);
     let mut status = 0;
     // SAFETY: plain system calls on our own child.
     let stopped = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
     if stopped != pid || !libc::WIFSTOPPED(status) {
-        return Err(io_error(std::io::Error::other("the child did not stop")));
+        let why = setup_failure(&status_pipe).unwrap_or("the child did not stop");
+        return Err(Failure::Unavailable(why, Box::new(accesses)));
     }
     if unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, OPTIONS as c_long) } != 0 {
-        let e = std::io::Error::last_os_error();
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        return Err(io_error(e));
+        unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        return Err(Failure::Unavailable(
+            "ptrace options are refused",
+            Box::new(accesses),
+        ));
     }
     let mut tracer = Tracer {
         acc: accesses,
@@ -213,11 +286,15 @@ fn trace(
         cwd: HashMap::new(),
     };
     tracer.resume(pid, 0);
-    match tracer.follow(pid) {
+    let root = tracer.follow(pid);
+    if let Some(why) = setup_failure(&status_pipe) {
+        return Err(Failure::Unavailable(why, Box::new(tracer.acc)));
+    }
+    match root {
         Some(status) => Ok((ExitStatus::from_raw(status), tracer.acc)),
-        None => Err(io_error(std::io::Error::other(
+        None => Err(Failure::Spawn(io_error(std::io::Error::other(
             "lost track of the traced command",
-        ))),
+        )))),
     }
 }
 
@@ -227,18 +304,16 @@ fn trace(
 unsafe fn child(
     own_group: bool,
     stdin: Option<c_int>,
-    out: c_int,
-    err: c_int,
+    (out, err, status): (c_int, c_int, c_int),
     prog: &libc::sock_fprog,
     exe: *const libc::c_char,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
 ) -> ! {
     unsafe {
-        let fail = |what: &[u8]| -> ! {
-            let msg = b"jl: cannot trace the command: ";
-            libc::write(2, msg.as_ptr().cast(), msg.len());
-            libc::write(2, what.as_ptr().cast(), what.len());
+        let fail = |step: Setup| -> ! {
+            let code = [step as u8];
+            libc::write(status, code.as_ptr().cast(), 1);
             libc::_exit(126)
         };
         if own_group {
@@ -262,11 +337,11 @@ unsafe fn child(
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
-            fail(b"ptrace is not allowed here\n");
+            fail(Setup::Ptrace);
         }
         libc::raise(libc::SIGSTOP);
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            fail(b"cannot set no_new_privs\n");
+            fail(Setup::NoNewPrivs);
         }
         if libc::prctl(
             libc::PR_SET_SECCOMP,
@@ -274,10 +349,10 @@ unsafe fn child(
             prog as *const libc::sock_fprog,
         ) != 0
         {
-            fail(b"seccomp filters are not allowed here\n");
+            fail(Setup::Seccomp);
         }
         libc::execve(exe, argv.as_ptr(), envp.as_ptr());
-        fail(b"execve failed\n")
+        fail(Setup::Exec)
     }
 }
 

@@ -221,18 +221,11 @@ fn trace(
     pid_tx: &mpsc::Sender<pid_t>,
     accesses: Accesses,
 ) -> Result<(ExitStatus, Accesses), Failure> {
-    let argv: Vec<*const libc::c_char> = prepared
-        .argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = prepared
-        .envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
+    let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
+        let each = strings.iter().map(|s| s.as_ptr());
+        each.chain([std::ptr::null()]).collect()
+    };
+    let (argv, envp) = (pointers(&prepared.argv), pointers(&prepared.envp));
     let prog = libc::sock_fprog {
         len: prepared.filter.len() as u16,
         filter: prepared.filter.as_ptr() as *mut libc::sock_filter,

@@ -54,8 +54,10 @@ fn absolute(path: &std::path::Path) -> PathBuf {
 }
 
 pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
+    let store = if use_store { store(&key.store) } else { None };
     Settings {
-        store: if use_store { store(&key.store) } else { None },
+        stat: store.as_ref().map(Store::stat_cache).unwrap_or_default(),
+        store,
         key: key_options(key),
         ttl: cache.ttl,
         stale: None,

@@ -41,14 +41,14 @@ pub struct Settings {
     pub log: Option<std::path::PathBuf>,
     /// `--remote`: asked on a local miss, given every commit.
     pub remote: Option<std::sync::Arc<Remote>>,
+    /// One per process, shared by every job of a map, so a file hashed
+    /// once (an executable, a traced dependency) is not read again.
+    pub stat: StatCache,
 }
 
 impl Settings {
     pub fn stat_cache(&self) -> StatCache {
-        self.store
-            .as_ref()
-            .map(Store::stat_cache)
-            .unwrap_or_default()
+        self.stat.clone()
     }
 }
 

@@ -63,7 +63,9 @@ impl Dep {
             Dep::Exists { dir, identity, .. } => std::fs::metadata(&path).is_ok_and(|m| {
                 m.is_dir() == *dir && identity.is_none_or(|then| then == digest::identity(&m))
             }),
-            Dep::Absent { .. } => std::fs::metadata(&path).is_err_and(|e| names_nothing(&e)),
+            Dep::Absent { .. } => {
+                std::fs::metadata(&path).is_err_and(|e| e.raw_os_error().is_some_and(is_absence))
+            }
             Dep::Listing { digest, skip, .. } => listing(&path, skip).ok() == Some(*digest),
         }
     }
@@ -81,8 +83,10 @@ impl Dep {
     }
 }
 
-fn names_nothing(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR))
+/// The errors that make a traced lookup an [`Dep::Absent`] dependency,
+/// both when the tracer records it and when a lookup checks it.
+pub fn is_absence(errno: i32) -> bool {
+    matches!(errno, libc::ENOENT | libc::ENOTDIR)
 }
 
 /// A digest of a directory's entry names, less `skip`.
@@ -157,6 +161,12 @@ pub fn discover(
             }
         }
         let exists_now = now.is_ok();
+        // What the command sees at `path` now: `now` itself unless a
+        // symlink has to be followed.
+        let followed = || match &now {
+            Ok(m) if !m.file_type().is_symlink() => Ok(m.clone()),
+            _ => std::fs::metadata(path),
+        };
         if seen.removed && in_roots && seen.before != Before::Untouched && !exists_now {
             found.deleted.push(path.clone());
         }
@@ -177,7 +187,7 @@ pub fn discover(
                     });
                     continue;
                 }
-                match std::fs::metadata(path) {
+                match followed() {
                     Ok(m) if m.is_file() => {
                         let d = stat.digest_file(path).map_err(|_| moved(path))?;
                         if identity.is_some_and(|then| then != d.identity) {
@@ -197,7 +207,7 @@ pub fn discover(
                 }
             }
             Before::Exists if !seen.written && !seen.made_dir => {
-                let meta = std::fs::metadata(path).ok();
+                let meta = followed().ok();
                 found.deps.push(Dep::Exists {
                     path: path_kept(),
                     dir: seen.was_dir || meta.as_ref().is_some_and(|m| m.is_dir()),
@@ -251,7 +261,12 @@ pub struct Manifest {
 
 /// Reads the manifest of `key`; a missing or unreadable one is empty.
 pub fn manifest(store: &Store, key: &Digest) -> Manifest {
-    std::fs::read(store.manifest_path(key))
+    manifest_at(&store.manifest_path(key))
+}
+
+/// Reads a manifest file; a missing or unreadable one is empty.
+pub fn manifest_at(path: &Path) -> Manifest {
+    std::fs::read(path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()

@@ -291,6 +291,20 @@ pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The head of `jl explain`: key, hit or miss, command and key parts.
+fn write_explained(
+    out: &mut impl Write,
+    key: Digest,
+    note: &str,
+    hit: bool,
+    parts: &Parts,
+) -> io::Result<()> {
+    writeln!(out, "key        {key}{note}")?;
+    writeln!(out, "status     {}", if hit { "hit" } else { "miss" })?;
+    writeln!(out, "command    {}", crate::run::shell_line(&parts.argv))?;
+    write_parts(out, parts)
+}
+
 fn write_parts(out: &mut impl Write, parts: &Parts) -> io::Result<()> {
     writeln!(out, "executable {} ({})", parts.exe, parts.exe_digest)?;
     for i in &parts.inputs {
@@ -437,14 +451,7 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
         writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
         return Ok(0);
     }
-    writeln!(out, "key        {}", action.key)?;
-    writeln!(out, "status     {}", if hit { "hit" } else { "miss" })?;
-    writeln!(
-        out,
-        "command    {}",
-        crate::run::shell_line(&action.parts.argv)
-    )?;
-    write_parts(&mut out, &action.parts)?;
+    write_explained(&mut out, action.key, "", hit, &action.parts)?;
     match (hit, nearest) {
         (true, _) => {}
         (false, None) => writeln!(out, "nearest    none: no entry runs {}", action.parts.exe)?,
@@ -518,11 +525,7 @@ fn explain_traced(store: &Store, action: &crate::key::Action, json: bool) -> any
         writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
         return Ok(0);
     }
-    writeln!(out, "key        {} (traced)", action.key)?;
-    writeln!(out, "status     {}", if hit { "hit" } else { "miss" })?;
-    let line = crate::run::shell_line(&action.parts.argv);
-    writeln!(out, "command    {line}")?;
-    write_parts(&mut out, &action.parts)?;
+    write_explained(&mut out, action.key, " (traced)", hit, &action.parts)?;
     writeln!(out, "candidates {}", manifest.candidates.len())?;
     match nearest {
         None => writeln!(
@@ -736,10 +739,8 @@ fn collect(
         }
     }
     for manifest in store.manifest_files() {
-        let live = std::fs::read(&manifest)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<crate::deps::Manifest>(&b).ok())
-            .is_some_and(|m| m.candidates.iter().any(|c| store.action_path(c).exists()));
+        let candidates = crate::deps::manifest_at(&manifest).candidates;
+        let live = candidates.iter().any(|c| store.action_path(c).exists());
         if !live && !dry_run {
             let _ = std::fs::remove_file(&manifest);
         }

@@ -141,22 +141,18 @@ fn entry_for(
 }
 
 /// Whether an entry may write `path`: a declared output, or with
-/// `--trace` a place under the working directory, `--trace-outputs` or a
-/// declared output (traced paths outside the working directory are
-/// absolute).
-fn may_restore(settings: &Settings, action: &Action, path: &Path) -> bool {
-    if !settings.key.trace {
+/// `--trace` a place under the working directory or one of `roots`
+/// (traced paths outside the working directory are absolute).
+fn may_restore(action: &Action, roots: Option<&[std::path::PathBuf]>, path: &Path) -> bool {
+    let Some(roots) = roots else {
         return action.outputs.iter().any(|d| key::is_within(path, d));
-    }
+    };
     if path.is_relative() {
         return path
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)));
     }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    trace_roots(settings, &cwd)
-        .iter()
-        .any(|root| key::is_within(path, root))
+    roots.iter().any(|root| key::is_within(path, root))
 }
 
 /// Looks an action up. On a hit the output files are restored; anything
@@ -168,10 +164,14 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
         Age::Stale => true,
         Age::Fresh => false,
     };
+    let roots = settings.key.trace.then(|| {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        trace_roots(settings, &cwd)
+    });
     let restored = entry.outputs.iter().map(|o| &o.path);
     if let Some(bad) = restored
         .chain(&entry.deleted)
-        .find(|p| !may_restore(settings, action, &p.to_path()))
+        .find(|p| !may_restore(action, roots.as_deref(), &p.to_path()))
     {
         let _ = store.remove_entry(&key);
         return Err(format!(
@@ -308,13 +308,6 @@ pub fn perform(
     live: Live,
 ) -> Result<Outcome, SpawnError> {
     let mut cacheable = action.zip(settings.store.as_ref());
-    if cacheable.is_some() && settings.key.trace && crate::trace::being_traced() {
-        crate::error::warn(
-            "jl is itself being traced (an outer --trace, a debugger), so it cannot \
-             trace this command; running it uncached",
-        );
-        cacheable = None;
-    }
     let mut _lock = None;
     if let Some((action, store)) = cacheable {
         match store.prepare().and_then(|()| store.lock(&action.key)) {

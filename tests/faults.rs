@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{Mount, TestEnv, counted, is_root, spawn_fed, stderr, stdout};
+use crate::util::{Mount, TestEnv, counted, spawn_fed, stderr, stdout};
 
 #[test]
 fn a_store_that_is_a_regular_file_warns_once_and_runs() {
@@ -22,8 +22,7 @@ fn a_store_that_is_a_regular_file_warns_once_and_runs() {
 
 #[test]
 fn a_full_disk_still_gives_the_whole_output_and_status() {
-    if !is_root() {
-        eprintln!("needs root to mount a small tmpfs; CI runs as root");
+    if !crate::util::as_root("mount a small tmpfs") {
         return;
     }
     let env = TestEnv::new();
@@ -156,8 +155,7 @@ fn kill_9_at_50_moments_of_a_miss_never_leaves_a_broken_store() {
 
 #[test]
 fn a_full_disk_still_gives_every_map_job_its_whole_output() {
-    if !is_root() {
-        eprintln!("needs root to mount a small tmpfs; CI runs as root");
+    if !crate::util::as_root("mount a small tmpfs") {
         return;
     }
     let env = TestEnv::new();
@@ -181,8 +179,7 @@ fn a_full_disk_still_gives_every_map_job_its_whole_output() {
 
 #[test]
 fn a_store_owned_by_someone_else_warns_once_and_runs() {
-    if !is_root() {
-        eprintln!("needs root to run jl as another user; CI runs as root");
+    if !crate::util::as_root("run jl as another user") {
         return;
     }
     let env = TestEnv::new();

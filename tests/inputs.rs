@@ -5,7 +5,7 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::util::{TestEnv, counted, is_root, stderr, stdout};
+use crate::util::{TestEnv, counted, stderr, stdout};
 
 /// A command that announces it started (file `started`), waits for the
 /// file `go`, then does `body`.
@@ -109,16 +109,10 @@ fn an_input_growing_while_it_is_hashed_is_never_stored() {
 
 #[test]
 fn an_unreadable_input_runs_the_command_uncached() {
-    use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
-    let secret = env.write("secret.txt", "hidden\n");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    env.write_unreadable("secret.txt", "hidden\n");
     let script = "cat \"$1\" 2>/dev/null || echo unreadable";
-    let mut jl = if is_root() {
-        env.jl_as_nobody()
-    } else {
-        env.jl()
-    };
+    let mut jl = env.jl_unprivileged();
     let out = jl
         .args(["run", "--", "sh", "-c", script, "sh", "secret.txt"])
         .output()

@@ -458,8 +458,7 @@ fn a_remembered_directory_still_notices_every_change() {
 
 #[test]
 fn a_directory_input_stays_on_its_filesystem() {
-    if !crate::util::is_root() {
-        eprintln!("needs root to mount a tmpfs; CI runs as root");
+    if !crate::util::as_root("mount a tmpfs") {
         return;
     }
     let env = TestEnv::new();

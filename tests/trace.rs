@@ -391,16 +391,10 @@ fn file_names_with_newlines_and_invalid_utf8_are_traced_exactly() {
 
 #[test]
 fn a_file_the_command_may_not_read_makes_the_run_uncached() {
-    use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new();
-    let secret = env.write("secret", "hidden\n");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    env.write_unreadable("secret", "hidden\n");
     let script = "cat secret 2>/dev/null; echo done";
-    let mut jl = if crate::util::is_root() {
-        env.jl_as_nobody()
-    } else {
-        env.jl()
-    };
+    let mut jl = env.jl_unprivileged();
     let out = jl
         .args(["run", "--trace", "--", "sh", "-c", script])
         .output()

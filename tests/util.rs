@@ -34,6 +34,14 @@ impl TestEnv {
         path
     }
 
+    /// Writes a file with mode 000 (unreadable but to root).
+    pub fn write_unreadable(&self, rel: impl AsRef<Path>, content: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.write(rel, content);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        path
+    }
+
     pub fn read(&self, rel: impl AsRef<Path>) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap()
     }
@@ -72,6 +80,16 @@ impl TestEnv {
             .env_remove("JL_MAX_SIZE")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// `jl` as a user whom file permissions bind: nobody when the tests
+    /// run as root, else the current user.
+    pub fn jl_unprivileged(&self) -> Command {
+        if is_root() {
+            self.jl_as_nobody()
+        } else {
+            self.jl()
+        }
     }
 
     /// Runs `jl ARGS...` and returns its output.
@@ -169,6 +187,16 @@ pub fn stderr(out: &Output) -> String {
 
 pub fn is_root() -> bool {
     rustix_uid() == 0
+}
+
+/// False, saying why the test has nothing to check, unless it runs as
+/// root (which CI does): `if !as_root("mount a tmpfs") { return; }`.
+pub fn as_root(to: &str) -> bool {
+    let root = is_root();
+    if !root {
+        eprintln!("needs root to {to}; CI runs as root");
+    }
+    root
 }
 
 fn rustix_uid() -> u32 {

@@ -108,9 +108,17 @@ impl Store {
 
     /// Writes a manifest atomically.
     pub fn write_manifest(&self, key: &Digest, bytes: &[u8]) -> io::Result<()> {
+        self.write_small(bytes, &self.manifest_path(key))
+    }
+
+    /// Writes a small file of the store (entry, manifest) through `tmp/`
+    /// and renames it into place, readable like every entry.
+    fn write_small(&self, bytes: &[u8], target: &Path) -> io::Result<()> {
         let mut tmp = self.temp_file()?;
         tmp.write_all(bytes)?;
-        persist_into_fan(tmp, &self.manifest_path(key))
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))?;
+        persist_into_fan(tmp, target)
     }
 
     /// Every manifest file, in no particular order.
@@ -254,13 +262,8 @@ impl Store {
     /// Writes `entry` atomically, replacing any older one for its key.
     /// Returns the bytes it and its blobs take.
     pub fn commit(&self, entry: &Entry) -> io::Result<u64> {
-        let mut tmp = self.temp_file()?;
         let json = serde_json::to_vec(entry).map_err(io::Error::other)?;
-        tmp.write_all(&json)?;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o644))?;
-        let target = self.action_path(&entry.key);
-        persist_into_fan(tmp, &target)?;
+        self.write_small(&json, &self.action_path(&entry.key))?;
         Ok(json.len() as u64 + entry.blobs().map(|b| b.size).sum::<u64>())
     }
 

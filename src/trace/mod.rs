@@ -233,8 +233,8 @@ impl Accesses {
 }
 
 /// Whether this process is itself traced (by an outer `jl --trace`, a
-/// debugger or strace): a process can have only one tracer, so its
-/// children cannot be traced by jl.
+/// debugger or `strace -f`): then its children already have a tracer,
+/// which is why they could not take jl as theirs.
 pub fn being_traced() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
         status

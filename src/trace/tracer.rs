@@ -64,6 +64,10 @@ enum Setup {
 impl Setup {
     fn from_code(code: u8) -> &'static str {
         match code {
+            // A child of a traced jl is already its tracer's tracee.
+            1 if super::being_traced() => {
+                "jl is itself being traced (an outer --trace, a debugger)"
+            }
             1 => "ptrace is not allowed here",
             2 => "no_new_privs cannot be set",
             3 => "seccomp filters are not allowed here",
@@ -553,7 +557,7 @@ impl Tracer {
         };
         let ret = regs.rax as i64;
         let ok = ret >= 0;
-        let missing = matches!(errno_of(ret), Some(libc::ENOENT | libc::ENOTDIR));
+        let missing = errno_of(ret).is_some_and(crate::deps::is_absence);
         let acc = &mut self.acc;
         match pending {
             Pending::Open { path, flags } => {

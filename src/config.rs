@@ -57,6 +57,7 @@ pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
     let store = if use_store { store(&key.store) } else { None };
     Settings {
         stat: store.as_ref().map(Store::stat_cache).unwrap_or_default(),
+        refresh_asked_ms: None,
         store,
         key: key_options(key),
         ttl: cache.ttl,

@@ -44,6 +44,8 @@ pub struct Settings {
     /// One per process, shared by every job of a map, so a file hashed
     /// once (an executable, a traced dependency) is not read again.
     pub stat: StatCache,
+    /// In a background refresh: when the caller asked for it.
+    pub refresh_asked_ms: Option<u64>,
 }
 
 impl Settings {
@@ -320,7 +322,11 @@ pub fn perform(
             }
             Ok((lock, waited)) => {
                 _lock = Some(lock);
-                if waited && !settings.force {
+                // A refresh someone else already did since it was asked for.
+                let refreshed = settings.refresh_asked_ms.is_some_and(|asked| {
+                    entry_for(settings, store, action).is_ok_and(|(_, e)| e.created_ms >= asked)
+                });
+                if (waited && !settings.force) || refreshed {
                     if let Ok(hit) = find(settings, store, action) {
                         return Ok(Outcome::Hit(hit));
                     }
@@ -679,16 +685,18 @@ pub fn stdin_digest_for_explain() -> anyhow::Result<Option<Digest>> {
 const REFRESH_ENV: &str = "JL_REFRESH";
 
 /// Starts this same `jl run` again, detached, to re-run the command and
-/// store its result; the caller does not wait. A refresh skips the lookup
-/// and runs under the key's lock, so of two refreshes at once the second
-/// waits and then finds the first one's fresh entry. It is a separate
-/// process because it must outlive the caller (a shell prompt).
+/// store its result; the caller does not wait. The refresh is told when it
+/// was asked for (`JL_REFRESH` holds that time in ms): it skips the lookup
+/// and runs under the key's lock, unless by then an entry made after that
+/// moment exists, so of two refreshes asked for together the command runs
+/// once, however late the second one starts. It is a separate process
+/// because it must outlive the caller (a shell prompt).
 fn refresh_in_background() {
     use std::os::unix::process::CommandExt;
     let spawned = std::env::current_exe().and_then(|me| {
         std::process::Command::new(me)
             .args(std::env::args_os().skip(1))
-            .env(REFRESH_ENV, "1")
+            .env(REFRESH_ENV, now_ms().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -704,6 +712,9 @@ fn refresh_in_background() {
 pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
     settings.stale = args.stale;
     let refreshing = std::env::var_os(REFRESH_ENV).is_some();
+    settings.refresh_asked_ms = std::env::var(REFRESH_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok());
     let argv = args.command;
     let exe = match exec::resolve(&argv[0]) {
         Ok(exe) => exe,

@@ -118,3 +118,33 @@ fn ignored_arguments_are_passed_but_not_keyed() {
     );
     assert_eq!(env.count("count"), 2);
 }
+
+#[test]
+fn a_refresh_started_after_another_one_finished_runs_nothing() {
+    let env = TestEnv::new();
+    let now_ms = || {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since.unwrap().as_millis().to_string()
+    };
+    let args = counted_with(&["--ttl", "1h"], "echo run", &[]);
+    let asked = now_ms();
+    env.run(&args);
+    // What a late background refresh sees: an entry newer than its request.
+    let late = env
+        .jl()
+        .args(&args)
+        .env("JL_REFRESH", &asked)
+        .output()
+        .unwrap();
+    assert!(late.status.success());
+    assert_eq!(env.count("count"), 1, "already refreshed: not run again");
+    std::thread::sleep(Duration::from_millis(5));
+    let due = env
+        .jl()
+        .args(&args)
+        .env("JL_REFRESH", now_ms())
+        .output()
+        .unwrap();
+    assert!(due.status.success());
+    assert_eq!(env.count("count"), 2, "asked for after the entry: runs");
+}

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Digest, Identity, StatCache, identity};
 
 /// Bumped whenever the encoding changes; old entries then simply miss.
-pub const KEY_VERSION: u64 = 2;
+pub const KEY_VERSION: u64 = 3;
 
 /// What the user chose to put in (or leave out of) the key.
 #[derive(Clone, Debug, Default)]
@@ -59,6 +59,23 @@ pub struct Input {
     pub kind: InputKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// A file with an exec bit set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub executable: bool,
+    /// The path is a symlink with this target text (what it resolves
+    /// to is `kind` and `digest`; a dangling one is `Absent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// One input as it is encoded in the key: raw bytes, not text.
+#[derive(Clone, Debug, PartialEq)]
+struct Hashed {
+    path: PathBuf,
+    kind: InputKind,
+    digest: Option<Digest>,
+    executable: bool,
+    link: Option<OsString>,
 }
 
 /// One chosen environment variable; only a digest of its value is kept,
@@ -123,7 +140,7 @@ struct Components {
     argv: Vec<OsString>,
     exe: PathBuf,
     exe_digest: Digest,
-    inputs: Vec<(PathBuf, InputKind, Option<Digest>)>,
+    inputs: Vec<Hashed>,
     stdin: Option<Digest>,
     outputs: Vec<PathBuf>,
     env: Vec<(OsString, Option<OsString>)>,
@@ -140,10 +157,11 @@ impl Components {
         enc.bytes(self.exe.as_os_str().as_bytes());
         enc.bytes(&self.exe_digest.0);
         enc.u64(self.inputs.len() as u64);
-        for (path, kind, digest) in &self.inputs {
-            enc.bytes(path.as_os_str().as_bytes());
-            enc.bytes(&[*kind as u8]);
-            enc.option(digest.as_ref().map(|d| &d.0[..]));
+        for input in &self.inputs {
+            enc.bytes(input.path.as_os_str().as_bytes());
+            enc.bytes(&[input.kind as u8, u8::from(input.executable)]);
+            enc.option(input.digest.as_ref().map(|d| &d.0[..]));
+            enc.option(input.link.as_ref().map(|l| l.as_bytes()));
         }
         enc.option(self.stdin.as_ref().map(|d| &d.0[..]));
         enc.list(self.outputs.iter().map(|o| o.as_os_str().as_bytes()));
@@ -169,10 +187,12 @@ impl Components {
             inputs: self
                 .inputs
                 .iter()
-                .map(|(path, kind, digest)| Input {
-                    path: lossy(path.as_os_str()),
-                    kind: *kind,
-                    digest: *digest,
+                .map(|i| Input {
+                    path: lossy(i.path.as_os_str()),
+                    kind: i.kind,
+                    digest: i.digest,
+                    executable: i.executable,
+                    link: i.link.as_deref().map(lossy),
                 })
                 .collect(),
             stdin: self.stdin,
@@ -208,20 +228,20 @@ pub fn build(
     let argv = keyed_args(argv, &opts.ignore_args);
 
     let mut watched = Vec::new();
-    let mut inputs: Vec<(PathBuf, InputKind, Option<Digest>)> = Vec::new();
+    let mut inputs: Vec<Hashed> = Vec::new();
     for path in &opts.inputs {
         let input = hash_input(path, true, stat, &mut watched).map_err(fail(path))?;
-        inputs.extend(input.map(|(kind, digest)| (path.clone(), kind, digest)));
+        inputs.extend(input);
     }
     if opts.auto_inputs && !opts.trace {
         for path in auto_input_candidates(&argv) {
             let declared_out = opts.outputs.iter().any(|o| same_path(o, &path));
-            let declared_in = inputs.iter().any(|(p, _, _)| same_path(p, &path));
-            if declared_out || declared_in {
+            let seen = inputs.iter().any(|i| same_path(&i.path, &path));
+            if declared_out || seen {
                 continue;
             }
             let input = hash_input(&path, false, stat, &mut watched).map_err(fail(&path))?;
-            inputs.extend(input.map(|(kind, digest)| (path, kind, digest)));
+            inputs.extend(input);
         }
     }
 
@@ -262,6 +282,74 @@ fn keyed_args(argv: &[OsString], ignore: &[glob::Pattern]) -> Vec<OsString> {
         .collect()
 }
 
+/// Why the declared outputs cannot be used, if they cannot: a hit makes
+/// each output exactly as the recorded run left it, removing what the run
+/// did not leave there, so an output must not be (or hold) the working
+/// directory, `/`, `$HOME` or the store, nor hold an input of the run.
+/// Paths are compared as the kernel resolves their directories.
+pub fn misdeclared_outputs(
+    argv: &[OsString],
+    opts: &KeyOptions,
+    store: Option<&Path>,
+) -> Option<String> {
+    if opts.outputs.is_empty() {
+        return None;
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let cwd = std::env::current_dir().ok();
+    let precious = [
+        (Some(Path::new("/")), "/"),
+        (home.as_deref(), "your home directory ($HOME)"),
+        (store, "the store"),
+        (cwd.as_deref(), "the working directory"),
+    ];
+    let mut inputs: Vec<&Path> = opts.inputs.iter().map(PathBuf::as_path).collect();
+    let candidates = if opts.auto_inputs && !opts.trace {
+        auto_input_candidates(&keyed_args(argv, &opts.ignore_args))
+    } else {
+        Vec::new()
+    };
+    inputs.extend(candidates.iter().map(PathBuf::as_path).filter(|c| {
+        std::fs::symlink_metadata(c).is_ok() && !opts.outputs.iter().any(|o| same_path(o, c))
+    }));
+    for out in &opts.outputs {
+        let out_at = resolved(out);
+        for (place, what) in precious {
+            let Some(place) = place.map(resolved) else {
+                continue;
+            };
+            if place.starts_with(&out_at) {
+                let relation = if place == out_at { "is" } else { "holds" };
+                return Some(format!(
+                    "-o {} {relation} {what}; a hit removes what the run did not leave there, so declare a path of its own",
+                    out.display()
+                ));
+            }
+        }
+        if let Some(input) = inputs.iter().find(|i| resolved(i).starts_with(&out_at)) {
+            return Some(format!(
+                "-o {} holds the input {}; a hit makes an output as the run left it, so keep inputs out of it",
+                out.display(),
+                input.display()
+            ));
+        }
+    }
+    None
+}
+
+/// `path` made absolute with its directory resolved as the kernel would
+/// (symlinks followed) but its last component kept as named.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute = crate::trace::normalize(&absolute);
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .join(name),
+        _ => absolute,
+    }
+}
+
 /// The first watched input whose identity moved since it was hashed.
 pub fn changed_input(action: &Action) -> Option<&Path> {
     action
@@ -271,13 +359,97 @@ pub fn changed_input(action: &Action) -> Option<&Path> {
         .map(|(path, _)| path.as_path())
 }
 
+/// A command line as a user would type it (for logs and listings).
+pub fn shell_line<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| {
+            let s = a.as_ref().to_string_lossy();
+            shlex::try_quote(&s).map_or_else(|_| s.to_string(), |q| q.into_owned())
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// What differs between a stored entry's key parts and this action's.
+pub fn differences(old: &Parts, new: &Parts) -> Vec<String> {
+    let mut d = Vec::new();
+    if old.argv != new.argv {
+        d.push(format!(
+            "argv: was {}, now {}",
+            shell_line(&old.argv),
+            shell_line(&new.argv)
+        ));
+    }
+    if old.exe_digest != new.exe_digest {
+        d.push(format!("executable {} changed content", new.exe));
+    }
+    diff_named(
+        &old.inputs,
+        &new.inputs,
+        |i| &i.path,
+        ["input", "is new", "changed content", "is gone"],
+        &mut d,
+    );
+    if old.stdin != new.stdin {
+        d.push("stdin differs".into());
+    }
+    diff_named(
+        &old.env,
+        &new.env,
+        |e| &e.name,
+        [
+            "env",
+            "was not in the key",
+            "changed value",
+            "is no longer in the key",
+        ],
+        &mut d,
+    );
+    if old.outputs != new.outputs {
+        d.push("declared outputs differ".into());
+    }
+    if old.salt != new.salt {
+        d.push("salt differs".into());
+    }
+    if old.cwd != new.cwd {
+        d.push("working directory (--cwd) differs".into());
+    }
+    d
+}
+
+/// Compares two lists of named key components. `words` are the kind of
+/// component and how to say it was added, changed and removed.
+fn diff_named<T: PartialEq>(
+    old: &[T],
+    new: &[T],
+    name: impl Fn(&T) -> &String,
+    words: [&str; 4],
+    d: &mut Vec<String>,
+) {
+    let [kind, added, changed, removed] = words;
+    for n in new {
+        match old.iter().find(|o| name(o) == name(n)) {
+            None => d.push(format!("{kind} {} {added}", name(n))),
+            Some(o) if o != n => d.push(format!("{kind} {} {changed}", name(n))),
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|n| name(n) == name(o)) {
+            d.push(format!("{kind} {} {removed}", name(o)));
+        }
+    }
+}
+
 /// Input paths are stored as text; file names that are not UTF-8 still
 /// key correctly because the raw argv bytes are in the key.
 fn lossy(s: &OsStr) -> String {
     s.to_string_lossy().into_owned()
 }
 
-/// Arguments after the program that may name files: each argument, and
+/// Arguments after the program that may name files: every argument,
+/// whatever its first character (`cat -- -in.txt` reads `-in.txt`), and
 /// the right side of `--flag=VALUE`.
 fn auto_input_candidates(argv: &[OsString]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -286,6 +458,7 @@ fn auto_input_candidates(argv: &[OsString]) -> Vec<PathBuf> {
         if bytes.is_empty() {
             continue;
         }
+        out.push(PathBuf::from(arg));
         if bytes.starts_with(b"-") {
             if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
                 let value = &bytes[eq + 1..];
@@ -293,54 +466,89 @@ fn auto_input_candidates(argv: &[OsString]) -> Vec<PathBuf> {
                     out.push(PathBuf::from(OsStr::from_bytes(value)));
                 }
             }
-            continue;
         }
-        out.push(PathBuf::from(arg));
     }
     out
 }
 
 /// Hashes one input. `declared` inputs that are missing count as absent;
 /// automatic candidates that are missing, or that are not regular files or
-/// directories (devices, FIFOs), are not inputs at all.
+/// directories (devices, FIFOs), are not inputs at all. A symlink counts
+/// by its target text and by what it resolves to (a dangling one, by its
+/// text alone), since `readlink`, `find` and `cat` each see one of them.
 fn hash_input(
     path: &Path,
     declared: bool,
     stat: &StatCache,
     watched: &mut Vec<(PathBuf, Identity)>,
-) -> io::Result<Option<(InputKind, Option<Digest>)>> {
+) -> io::Result<Option<Hashed>> {
+    let link = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Some(std::fs::read_link(path)?.into_os_string()),
+        Ok(_) => None,
+        Err(e) if names_nothing(&e) => None,
+        Err(e) => return Err(e),
+    };
+    let input = |kind, digest, executable| Hashed {
+        path: path.to_path_buf(),
+        kind,
+        digest,
+        executable,
+        link: link.clone(),
+    };
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(e) if names_nothing(&e) => return Ok(declared.then_some((InputKind::Absent, None))),
+        Err(e) if names_nothing(&e) => {
+            let counts = declared || link.is_some();
+            return Ok(counts.then(|| input(InputKind::Absent, None, false)));
+        }
         // A path we cannot even stat (permissions) may be an input we
         // cannot see: refuse to guess.
         Err(e) => return Err(e),
     };
     if meta.is_dir() {
         let digest = digest_dir(path, stat, watched)?;
-        Ok(Some((InputKind::Dir, Some(digest))))
+        Ok(Some(input(InputKind::Dir, Some(digest), false)))
     } else if meta.is_file() {
         let file = stat.digest_file(path)?;
         watched.push((path.to_path_buf(), file.identity));
-        Ok(Some((InputKind::File, Some(file.digest))))
+        Ok(Some(input(
+            InputKind::File,
+            Some(file.digest),
+            file.executable,
+        )))
     } else {
         Ok(None)
     }
 }
 
 /// The digest of a directory tree: every entry's relative path, type,
-/// exec bit and content digest, in sorted order. Symlinks are not followed
-/// (their target text is hashed). Every directory and file is watched.
+/// exec bit and content digest, in sorted order. A symlink counts by its
+/// target text and by what it resolves to: a file's exec bit and content,
+/// a directory's tree (a link back into a directory being hashed counts
+/// as a loop, as `grep -R` reports one), or nothing when it dangles.
+/// Every directory and file is watched.
 ///
 /// A warm tree reads no file: the digest is remembered in the stat cache
-/// under a digest of every entry's name and identity, so a tree whose
-/// entries all kept their (inode, size, mtime, ctime) costs one walk with
-/// one `lstat` per entry. Trees with an entry changed in the last
-/// [`crate::digest::RACY_MARGIN`] are not remembered.
+/// under a digest of every entry's name and identity (and every linked
+/// file's), so a tree whose entries all kept their (inode, size, mtime,
+/// ctime) costs one walk with one `lstat` per entry. Trees with an entry
+/// changed in the last [`crate::digest::RACY_MARGIN`], or with a link to
+/// a directory, are not remembered.
 fn digest_dir(
     root: &Path,
     stat: &StatCache,
     watched: &mut Vec<(PathBuf, Identity)>,
+) -> io::Result<Digest> {
+    digest_tree(root, stat, watched, &mut Vec::new())
+}
+
+/// [`digest_dir`], with the (device, inode) of every directory whose
+/// hashing is under way, to stop at links that loop.
+fn digest_tree(
+    root: &Path,
+    stat: &StatCache,
+    watched: &mut Vec<(PathBuf, Identity)>,
+    visiting: &mut Vec<(u64, u64)>,
 ) -> io::Result<Digest> {
     use std::os::unix::fs::MetadataExt;
     let root_meta = std::fs::metadata(root)?;
@@ -354,11 +562,21 @@ fn digest_dir(
     }
     let rel = |path| relative(path, root_len);
 
+    // What each symlink resolves to, looked at once.
+    let targets: Vec<Option<io::Result<std::fs::Metadata>>> = entries
+        .iter()
+        .map(|(path, meta)| {
+            meta.file_type()
+                .is_symlink()
+                .then(|| std::fs::metadata(path))
+        })
+        .collect();
     let mut tree = Encoder::default();
     tree.bytes(b"jl tree identity");
     let mut racy = crate::digest::is_racy(&root_meta);
+    let mut remember = true;
     watched.push((root.to_path_buf(), identity(&root_meta)));
-    for (path, meta) in &entries {
+    for ((path, meta), target) in entries.iter().zip(&targets) {
         tree.bytes(rel(path));
         tree.u64(u64::from(meta.mode()));
         identity(meta).iter().for_each(|n| tree.u64(*n as u64));
@@ -366,16 +584,30 @@ fn digest_dir(
         if meta.is_dir() || meta.is_file() {
             watched.push((path.clone(), identity(meta)));
         }
+        match target {
+            Some(Ok(t)) if t.is_dir() => remember = false,
+            Some(Ok(t)) => {
+                tree.u64(u64::from(t.mode()));
+                identity(t).iter().for_each(|n| tree.u64(*n as u64));
+                racy |= crate::digest::is_racy(t);
+                if t.is_file() {
+                    watched.push((path.clone(), identity(t)));
+                }
+            }
+            Some(Err(_)) => tree.bytes(b"dangling"),
+            None => {}
+        }
     }
     let tree = Digest::of(&tree.0);
-    if !racy {
+    if !racy && remember {
         if let Some(digest) = stat.remembered(&tree) {
             return Ok(digest);
         }
     }
 
+    visiting.push((root_meta.dev(), root_meta.ino()));
     let mut enc = Encoder::default();
-    for (path, meta) in &entries {
+    for ((path, meta), target) in entries.iter().zip(&targets) {
         enc.bytes(rel(path));
         let ft = meta.file_type();
         if ft.is_dir() {
@@ -383,25 +615,55 @@ fn digest_dir(
         } else if ft.is_symlink() {
             enc.bytes(b"l");
             enc.bytes(std::fs::read_link(path)?.as_os_str().as_bytes());
-        } else if ft.is_file() {
-            let f = stat.digest_file(path)?;
-            if f.identity != identity(meta) {
-                return Err(io::Error::other(format!(
-                    "'{}' changed while its directory was hashed",
-                    path.display()
-                )));
+            match target {
+                Some(Ok(t)) if t.is_dir() => {
+                    if visiting.contains(&(t.dev(), t.ino())) {
+                        enc.bytes(b"loop");
+                    } else {
+                        enc.bytes(b"d");
+                        enc.bytes(&digest_tree(path, stat, watched, visiting)?.0);
+                    }
+                }
+                Some(Ok(t)) if t.is_file() => {
+                    hash_tree_file(path, t, stat, &mut enc)?;
+                }
+                Some(Ok(_)) => enc.bytes(b"o"),
+                Some(Err(e)) if names_nothing(e) => enc.bytes(b"dangling"),
+                Some(Err(e)) => return Err(io::Error::new(e.kind(), e.to_string())),
+                None => unreachable!("every symlink was looked at"),
             }
-            enc.bytes(if f.executable { b"x" } else { b"f" });
-            enc.bytes(&f.digest.0);
+        } else if ft.is_file() {
+            hash_tree_file(path, meta, stat, &mut enc)?;
         } else {
             enc.bytes(b"o");
         }
     }
+    visiting.pop();
     let digest = Digest::of(&enc.0);
-    if !racy {
+    if !racy && remember {
         stat.remember(&tree, digest);
     }
     Ok(digest)
+}
+
+/// Adds a file of a tree (or a link's target) to the tree's encoding:
+/// its exec bit and content, which must still be what `meta` saw.
+fn hash_tree_file(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    stat: &StatCache,
+    enc: &mut Encoder,
+) -> io::Result<()> {
+    let f = stat.digest_file(path)?;
+    if f.identity != identity(meta) {
+        return Err(io::Error::other(format!(
+            "'{}' changed while its directory was hashed",
+            path.display()
+        )));
+    }
+    enc.bytes(if f.executable { b"x" } else { b"f" });
+    enc.bytes(&f.digest.0);
+    Ok(())
 }
 
 /// Every entry below `dir`, depth first, siblings sorted by name, with its
@@ -553,13 +815,21 @@ mod tests {
         let exe_digest = d.digest();
         let inputs = d.list(|d| {
             let path = d.os().into();
-            let kind = match d.bytes()[..] {
-                [0] => InputKind::File,
-                [1] => InputKind::Dir,
-                [2] => InputKind::Absent,
+            let (kind, executable) = match d.bytes()[..] {
+                [0, x] => (InputKind::File, x == 1),
+                [1, x] => (InputKind::Dir, x == 1),
+                [2, x] => (InputKind::Absent, x == 1),
                 _ => panic!("bad kind"),
             };
-            (path, kind, d.option(D::digest))
+            let digest = d.option(D::digest);
+            let link = d.option(D::os);
+            Hashed {
+                path,
+                kind,
+                digest,
+                executable,
+                link,
+            }
         });
         let stdin = d.option(D::digest);
         let outputs = d.list(|d| d.os().into());
@@ -599,7 +869,16 @@ mod tests {
             proptest::collection::vec(os(), few(3)),
             os(),
             digest(),
-            proptest::collection::vec((os(), kind, proptest::option::of(digest())), few(3)),
+            proptest::collection::vec(
+                (
+                    os(),
+                    kind,
+                    proptest::option::of(digest()),
+                    any::<bool>(),
+                    proptest::option::of(os()),
+                ),
+                few(3),
+            ),
             proptest::option::of(digest()),
             proptest::collection::vec(os(), few(2)),
             proptest::collection::vec((os(), proptest::option::of(os())), few(3)),
@@ -615,7 +894,13 @@ mod tests {
                         exe_digest,
                         inputs: inputs
                             .into_iter()
-                            .map(|(p, k, d)| (p.into(), k, d))
+                            .map(|(path, kind, digest, executable, link)| Hashed {
+                                path: path.into(),
+                                kind,
+                                digest,
+                                executable,
+                                link,
+                            })
                             .collect(),
                         stdin,
                         outputs: outputs.into_iter().map(PathBuf::from).collect(),
@@ -647,12 +932,13 @@ mod tests {
 
     #[test]
     fn flag_values_are_candidates() {
-        let argv: Vec<OsString> = ["cmd", "--in=data.txt", "-x", "plain", "--no"]
+        let argv: Vec<OsString> = ["cmd", "--in=data.txt", "-x", "plain", ""]
             .iter()
             .map(OsString::from)
             .collect();
         let got = auto_input_candidates(&argv);
-        assert_eq!(got, vec![PathBuf::from("data.txt"), PathBuf::from("plain")]);
+        let want = ["--in=data.txt", "data.txt", "-x", "plain"];
+        assert_eq!(got, want.map(PathBuf::from));
     }
 
     #[test]

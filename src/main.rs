@@ -11,6 +11,7 @@ mod joblog;
 mod key;
 mod manage;
 mod map;
+mod outputs;
 mod progress;
 mod run;
 mod shard;

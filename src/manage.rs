@@ -180,7 +180,7 @@ pub fn ls(args: LsArgs) -> anyhow::Result<i32> {
                 bytesize::ByteSize(r.size).to_string(),
                 r.hits,
                 seconds(r.entry.duration_ms),
-                crate::run::shell_line(&r.entry.parts.argv)
+                crate::key::shell_line(&r.entry.parts.argv)
             );
             writeln!(out, "{}", truncate(&line, width))?;
         }
@@ -251,7 +251,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<i32> {
     writeln!(
         out,
         "command    {}",
-        crate::run::shell_line(&entry.parts.argv)
+        crate::key::shell_line(&entry.parts.argv)
     )?;
     writeln!(out, "cwd        {}", entry.cwd)?;
     writeln!(out, "created    {} ago", ago(entry.created_ms))?;
@@ -301,7 +301,7 @@ fn write_explained(
 ) -> io::Result<()> {
     writeln!(out, "key        {key}{note}")?;
     writeln!(out, "status     {}", if hit { "hit" } else { "miss" })?;
-    writeln!(out, "command    {}", crate::run::shell_line(&parts.argv))?;
+    writeln!(out, "command    {}", crate::key::shell_line(&parts.argv))?;
     write_parts(out, parts)
 }
 
@@ -423,22 +423,10 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
         return explain_traced(&store, &action, args.json);
     }
     let hit = matches!(store.lookup(&action.key), crate::store::Lookup::Hit(_));
-    let mut nearest = None;
-    let mut differences = Vec::new();
-    if !hit {
-        let same_program = list(&store)
-            .into_iter()
-            .filter(|l| l.entry.parts.exe == action.parts.exe)
-            .map(|l| {
-                let d = diff(&l.entry.parts, &action.parts);
-                (d.len(), std::cmp::Reverse(l.last_used_ms), l.entry.key, d)
-            })
-            .min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        if let Some((_, _, key, d)) = same_program {
-            nearest = Some(key.hex());
-            differences = d;
-        }
-    }
+    let (nearest, differences) = match (hit, crate::run::nearest(&store, &action)) {
+        (false, Some((key, d))) => (Some(key.hex()), d),
+        _ => (None, Vec::new()),
+    };
     let mut out = io::stdout().lock();
     if args.json {
         let e = Explained {
@@ -541,77 +529,6 @@ fn explain_traced(store: &Store, action: &crate::key::Action, json: bool) -> any
         }
     }
     Ok(0)
-}
-
-/// What differs between a stored entry's key parts and this action's.
-fn diff(old: &Parts, new: &Parts) -> Vec<String> {
-    let mut d = Vec::new();
-    if old.argv != new.argv {
-        d.push(format!(
-            "argv: was {}, now {}",
-            crate::run::shell_line(&old.argv),
-            crate::run::shell_line(&new.argv)
-        ));
-    }
-    if old.exe_digest != new.exe_digest {
-        d.push(format!("executable {} changed content", new.exe));
-    }
-    diff_named(
-        &old.inputs,
-        &new.inputs,
-        |i| &i.path,
-        ["input", "is new", "changed content", "is gone"],
-        &mut d,
-    );
-    if old.stdin != new.stdin {
-        d.push("stdin differs".into());
-    }
-    diff_named(
-        &old.env,
-        &new.env,
-        |e| &e.name,
-        [
-            "env",
-            "was not in the key",
-            "changed value",
-            "is no longer in the key",
-        ],
-        &mut d,
-    );
-    if old.outputs != new.outputs {
-        d.push("declared outputs differ".into());
-    }
-    if old.salt != new.salt {
-        d.push("salt differs".into());
-    }
-    if old.cwd != new.cwd {
-        d.push("working directory (--cwd) differs".into());
-    }
-    d
-}
-
-/// Compares two lists of named key components. `words` are the kind of
-/// component and how to say it was added, changed and removed.
-fn diff_named<T: PartialEq>(
-    old: &[T],
-    new: &[T],
-    name: impl Fn(&T) -> &String,
-    words: [&str; 4],
-    d: &mut Vec<String>,
-) {
-    let [kind, added, changed, removed] = words;
-    for n in new {
-        match old.iter().find(|o| name(o) == name(n)) {
-            None => d.push(format!("{kind} {} {added}", name(n))),
-            Some(o) if o != n => d.push(format!("{kind} {} {changed}", name(n))),
-            Some(_) => {}
-        }
-    }
-    for o in old {
-        if !new.iter().any(|n| name(n) == name(o)) {
-            d.push(format!("{kind} {} {removed}", name(o)));
-        }
-    }
 }
 
 #[derive(Serialize, Default)]

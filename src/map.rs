@@ -276,7 +276,7 @@ fn dry_run(plan: &Plan, items: mpsc::Receiver<Vec<u8>>) -> anyhow::Result<i32> {
     let mut out = io::stdout().lock();
     for (index, seq, item) in numbered(items, plan.shard) {
         let job = Prepared::new(plan, index, seq, item);
-        let line = run::shell_line(&job.argv);
+        let line = crate::key::shell_line(&job.argv);
         let cached = match (exec::resolve(&job.argv[0]), &job.settings.store) {
             (Ok(exe), Some(store)) => run::prepare(&job.settings, &job.argv, &exe, None, &stat)
                 .is_some_and(|action| run::is_fresh(&job.settings, store, &action)),
@@ -374,6 +374,12 @@ fn execute(
             let _ = done_tx.send(failed_to_start(&job, crate::error::USAGE, message.into()));
             continue;
         }
+        let store_root = job.settings.store.as_ref().map(Store::root);
+        if let Some(why) = crate::key::misdeclared_outputs(&job.argv, &job.settings.key, store_root)
+        {
+            let _ = done_tx.send(failed_to_start(&job, crate::error::USAGE, why));
+            continue;
+        }
         let exe = exes
             .entry(job.argv[0].clone())
             .or_insert_with(|| exec::resolve(&job.argv[0]));
@@ -390,7 +396,7 @@ fn execute(
             (&action, &job.settings.store, job.settings.force)
         {
             if let Ok(hit) = run::find(&job.settings, store, action) {
-                let line = run::shell_line(&job.argv);
+                let line = crate::key::shell_line(&job.argv);
                 let _ = done_tx.send(Done::hit(
                     &job,
                     line,
@@ -471,7 +477,7 @@ fn failed_to_start(job: &Prepared, code: i32, message: String) -> Done {
     Done {
         code,
         error: Some(message),
-        ..Done::of(job, run::shell_line(&job.argv))
+        ..Done::of(job, crate::key::shell_line(&job.argv))
     }
 }
 
@@ -483,7 +489,7 @@ fn work(
     exe: &std::path::Path,
     action: Option<crate::key::Action>,
 ) -> Done {
-    let line = run::shell_line(&job.argv);
+    let line = crate::key::shell_line(&job.argv);
     let mut attempt = 0;
     loop {
         if shared.halting.load(Ordering::SeqCst) || exec::interrupted().is_some() {

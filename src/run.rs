@@ -63,18 +63,6 @@ pub fn store_warning(message: impl std::fmt::Display) {
     }
 }
 
-/// A command line as a user would type it (for logs and listings).
-pub fn shell_line<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> String {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|a| {
-            let s = a.as_ref().to_string_lossy();
-            shlex::try_quote(&s).map_or_else(|_| s.to_string(), |q| q.into_owned())
-        })
-        .collect();
-    words.join(" ")
-}
-
 /// Computes the key, or says why this run cannot be cached.
 pub fn prepare(
     settings: &Settings,
@@ -105,11 +93,12 @@ pub struct Hit {
 
 /// The entry an action would replay, with the key it is stored under:
 /// the action's own, or for `--trace` the first candidate whose
-/// dependencies all hold.
+/// dependencies all hold. `ask_remote`: a local miss asks the remote.
 fn entry_for(
     settings: &Settings,
     store: &Store,
     action: &Action,
+    ask_remote: bool,
 ) -> Result<(Digest, Box<Entry>), String> {
     if settings.key.trace {
         let stat = settings.stat_cache();
@@ -127,14 +116,14 @@ fn entry_for(
         return Err("no recorded run's dependencies all hold".into());
     }
     let mut lookup = store.lookup(&action.key);
-    if let (Lookup::Miss, Some(remote)) = (&lookup, &settings.remote) {
+    if let (Lookup::Miss, Some(remote), true) = (&lookup, &settings.remote, ask_remote) {
         if remote.fetch(store, &action.key) {
             lookup = store.lookup(&action.key);
         }
     }
     match lookup {
         Lookup::Hit(entry) => Ok((action.key, entry)),
-        Lookup::Miss => Err("no entry".into()),
+        Lookup::Miss => Err(NO_ENTRY.into()),
         Lookup::Corrupt(why) => {
             let _ = store.remove_entry(&action.key);
             Err(format!("corrupt entry: {why}"))
@@ -142,13 +131,10 @@ fn entry_for(
     }
 }
 
-/// Whether an entry may write `path`: a declared output, or with
-/// `--trace` a place under the working directory or one of `roots`
-/// (traced paths outside the working directory are absolute).
-fn may_restore(action: &Action, roots: Option<&[std::path::PathBuf]>, path: &Path) -> bool {
-    let Some(roots) = roots else {
-        return action.outputs.iter().any(|d| key::is_within(path, d));
-    };
+/// Whether a traced entry may write `path`: a place under the working
+/// directory or one of `roots` (traced paths outside the working
+/// directory are absolute).
+fn may_restore_traced(roots: &[std::path::PathBuf], path: &Path) -> bool {
     if path.is_relative() {
         return path
             .components()
@@ -157,48 +143,78 @@ fn may_restore(action: &Action, roots: Option<&[std::path::PathBuf]>, path: &Pat
     roots.iter().any(|root| key::is_within(path, root))
 }
 
+/// Whether an entry writes only where this invocation allows: declared
+/// outputs, or for `--trace` its roots. Names the first path it may not.
+fn check_paths(settings: &Settings, action: &Action, entry: &Entry) -> Result<(), String> {
+    if !settings.key.trace {
+        if let Some(gone) = entry.deleted.first() {
+            return Err(gone.display());
+        }
+        return crate::outputs::check(&entry.declared(), &action.outputs);
+    }
+    let d = entry.declared();
+    if let Some(extra) = d
+        .dirs
+        .first()
+        .map(|x| &x.path)
+        .or(d.links.first().map(|x| &x.path))
+    {
+        return Err(extra.display());
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let roots = trace_roots(settings, &cwd);
+    let restored = entry.outputs.iter().map(|o| &o.path);
+    match restored
+        .chain(&entry.deleted)
+        .chain(d.absent)
+        .find(|p| !may_restore_traced(&roots, &p.to_path()))
+    {
+        Some(bad) => Err(bad.display()),
+        None => Ok(()),
+    }
+}
+
 /// Looks an action up. On a hit the output files are restored; anything
 /// wrong with the entry makes it a miss (and is repaired), with a reason.
 pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, String> {
-    let (key, entry) = entry_for(settings, store, action)?;
+    find_in(settings, store, action, true)
+}
+
+fn find_in(
+    settings: &Settings,
+    store: &Store,
+    action: &Action,
+    ask_remote: bool,
+) -> Result<Hit, String> {
+    let (key, entry) = entry_for(settings, store, action, ask_remote)?;
+    if entry.exit_code != 0 && !settings.cache_failures {
+        return Err(format!(
+            "the stored run failed with exit code {}; only --cache-failures replays a failure",
+            entry.exit_code
+        ));
+    }
     let stale = match age(settings, &entry) {
         Age::Expired => return Err("expired (older than --ttl)".into()),
         Age::Stale => true,
         Age::Fresh => false,
     };
-    let roots = settings.key.trace.then(|| {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        trace_roots(settings, &cwd)
-    });
-    let restored = entry.outputs.iter().map(|o| &o.path);
-    if let Some(bad) = restored
-        .chain(&entry.deleted)
-        .find(|p| !may_restore(action, roots.as_deref(), &p.to_path()))
-    {
+    if let Err(bad) = check_paths(settings, action, &entry) {
         let _ = store.remove_entry(&key);
-        return Err(format!(
-            "entry names an output not declared here: {}",
-            bad.display()
-        ));
+        return Err(format!("entry names an output not declared here: {bad}"));
     }
     let verified = (|| {
         let stdout = store.read_blob(&entry.stdout)?;
         let stderr = store.read_blob(&entry.stderr)?;
+        // Every output blob is checked before anything is changed on disk.
         for out in &entry.outputs {
-            store.restore(&out.blob, out.mode, &out.path.to_path())?;
+            store.read_blob(&out.blob)?;
         }
-        for gone in &entry.deleted {
-            // A directory is removed only when empty, as the command left
-            // it; if that fails the hit fails and the command runs.
-            let gone = gone.to_path();
-            let removed = match std::fs::symlink_metadata(&gone) {
-                Ok(m) if m.is_dir() => std::fs::remove_dir(&gone),
-                _ => std::fs::remove_file(&gone),
-            };
-            match removed {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+        let restore_file = |f: &OutputFile| store.restore(&f.blob, f.mode, &f.path.to_path());
+        if settings.key.trace {
+            entry.outputs.iter().try_for_each(restore_file)?;
+            remove_deleted(&entry.deleted)?;
+        } else {
+            crate::outputs::restore(&entry.declared(), &action.outputs, restore_file)?;
         }
         Ok::<_, io::Error>((stdout, stderr))
     })();
@@ -233,12 +249,65 @@ pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, 
     }
 }
 
+/// Removes again what a traced run removed. A directory is removed only
+/// when empty, as the command left it; if that fails the hit fails and
+/// the command runs.
+fn remove_deleted(deleted: &[RawPath]) -> io::Result<()> {
+    for gone in deleted {
+        let gone = gone.to_path();
+        let removed = match std::fs::symlink_metadata(&gone) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir(&gone),
+            _ => std::fs::remove_file(&gone),
+        };
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The stored entry of the same program whose key parts differ least
+/// from `action`'s (the most recently used on a tie), with what differs:
+/// the answer to "why was this a miss?" for `jl explain` and `-v`. It
+/// reads every entry, so only those who ask pay for it.
+pub fn nearest(store: &Store, action: &Action) -> Option<(Digest, Vec<String>)> {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    store
+        .entry_files()
+        .into_iter()
+        .filter_map(|path| Some((mtime(&path), Store::read_entry(&path).ok()?)))
+        .filter(|(_, e)| e.parts.exe == action.parts.exe && e.key != action.key)
+        .map(|(used, e)| {
+            let d = key::differences(&e.parts, &action.parts);
+            (d.len(), std::cmp::Reverse(used), e.key, d)
+        })
+        .min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)))
+        .map(|(_, _, key, d)| (key, d))
+}
+
+/// The reason `-v` gives for a miss: what differs from the nearest entry
+/// when there is no entry under this key.
+fn miss_reason(store: &Store, action: &Action, why: String) -> String {
+    if why != NO_ENTRY || action.parts.trace {
+        return why;
+    }
+    match nearest(store, action) {
+        Some((_, d)) if !d.is_empty() => d.join("; "),
+        _ => format!("{why} for this program"),
+    }
+}
+
+/// `entry_for`'s answer when nothing is stored under the key.
+const NO_ENTRY: &str = "no entry";
+
 /// Whether an action has a usable entry (without replaying it).
 pub fn is_fresh(settings: &Settings, store: &Store, action: &Action) -> bool {
+    let usable = |e: &Entry| !expired(settings, e) && (e.exit_code == 0 || settings.cache_failures);
     if settings.key.trace {
-        return entry_for(settings, store, action).is_ok_and(|(_, e)| !expired(settings, &e));
+        return entry_for(settings, store, action, false).is_ok_and(|(_, e)| usable(&e));
     }
-    matches!(store.lookup(&action.key), Lookup::Hit(entry) if !expired(settings, &entry))
+    matches!(store.lookup(&action.key), Lookup::Hit(entry) if usable(&entry))
 }
 
 /// An entry's age against `--ttl` and `--stale`.
@@ -320,14 +389,19 @@ pub fn perform(
                 ));
                 cacheable = None;
             }
-            Ok((lock, waited)) => {
+            Ok((lock, _waited)) => {
                 _lock = Some(lock);
-                // A refresh someone else already did since it was asked for.
-                let refreshed = settings.refresh_asked_ms.is_some_and(|asked| {
-                    entry_for(settings, store, action).is_ok_and(|(_, e)| e.created_ms >= asked)
-                });
-                if (waited && !settings.force) || refreshed {
-                    if let Ok(hit) = find(settings, store, action) {
+                // Whoever held the lock (another jl, an identical job of
+                // this map) may have stored the result meanwhile. A
+                // refresh only takes one made since it was asked for.
+                let look_again = match settings.refresh_asked_ms {
+                    _ if settings.force => false,
+                    None => true,
+                    Some(asked) => entry_for(settings, store, action, false)
+                        .is_ok_and(|(_, e)| e.created_ms >= asked),
+                };
+                if look_again {
+                    if let Ok(hit) = find_in(settings, store, action, false) {
                         return Ok(Outcome::Hit(hit));
                     }
                 }
@@ -430,6 +504,9 @@ pub fn perform(
                     }
                     crate::manage::auto_gc(store, &entry.key, bytes);
                 }
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                    crate::error::warn(format_args!("{e}; its result is not cached"));
+                }
                 Err(e) => store_warning(format_args!(
                     "cannot write to store {}: {e}",
                     store.root().display()
@@ -485,24 +562,27 @@ fn commit(
     let stderr = store.finish_blob(stderr.ok_or_else(lost)?)?;
     published.1 = Some(stderr);
     let cwd = std::env::current_dir().unwrap_or_default();
-    let mut outputs = Vec::new();
-    let (key, deps, deleted) = match traced {
+    let (key, deps, deleted, recorded) = match traced {
         Some(found) => {
-            for path in &found.outputs {
-                store_output(store, path, crate::deps::kept(path, &cwd), &mut outputs)?;
-            }
+            let files = found
+                .outputs
+                .iter()
+                .map(|path| crate::outputs::store_file(store, path, crate::deps::kept(path, &cwd)));
+            let recorded = crate::outputs::Recorded {
+                files: files.collect::<io::Result<_>>()?,
+                ..Default::default()
+            };
             let deleted = found.deleted.iter().map(|p| crate::deps::kept(p, &cwd));
             (
                 crate::deps::candidate_key(&action.key, &found.deps),
                 found.deps.clone(),
                 deleted.collect(),
+                recorded,
             )
         }
         None => {
-            for declared in &action.outputs {
-                collect_outputs(store, declared, &mut outputs)?;
-            }
-            (action.key, Vec::new(), Vec::new())
+            let recorded = crate::outputs::record(store, &action.outputs)?;
+            (action.key, Vec::new(), Vec::new(), recorded)
         }
     };
     let entry = Entry {
@@ -515,7 +595,10 @@ fn commit(
         exit_code: finished.code(),
         stdout,
         stderr,
-        outputs,
+        outputs: recorded.files,
+        output_dirs: recorded.dirs,
+        output_links: recorded.links,
+        absent: recorded.absent,
         deps,
         deleted,
     };
@@ -524,49 +607,6 @@ fn commit(
         crate::deps::add_candidate(store, &action.key, key)?;
     }
     Ok((bytes, entry))
-}
-
-/// Stores one output file, to be restored at `kept`.
-fn store_output(
-    store: &Store,
-    path: &Path,
-    kept: RawPath,
-    into: &mut Vec<OutputFile>,
-) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-    let blob = store.store_file(path)?;
-    into.push(OutputFile {
-        path: kept,
-        blob,
-        mode,
-    });
-    Ok(())
-}
-
-/// Stores a declared output: a file, or every file under a directory.
-/// A declared output the command did not create is simply not recorded.
-fn collect_outputs(store: &Store, declared: &Path, into: &mut Vec<OutputFile>) -> io::Result<()> {
-    let meta = match std::fs::metadata(declared) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let files: Vec<std::path::PathBuf> = if meta.is_dir() {
-        walkdir::WalkDir::new(declared)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-            .map(|e| e.into_path())
-            .collect()
-    } else {
-        vec![declared.to_path_buf()]
-    };
-    for path in files {
-        store_output(store, &path, RawPath::new(&path), into)?;
-    }
-    Ok(())
 }
 
 /// Joblib-style log lines, printed with `-v`.
@@ -612,7 +652,7 @@ struct StdinPlan {
 /// A pipe, FIFO or socket is read to its end into a temp file (hashed as it
 /// goes) which the command then reads; a regular file is hashed from its
 /// current offset and handed over untouched; a terminal or /dev/null passes
-/// through unhashed.
+/// through unhashed. Nothing to read is no stdin in the key.
 fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
     use rustix::fs::FileType;
     if no_stdin {
@@ -636,10 +676,10 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile => {
             let offset = rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0))?;
-            let (digest, _) = crate::digest::hash_reader(File::from(fd.try_clone_to_owned()?))?;
+            let read = crate::digest::hash_reader(File::from(fd.try_clone_to_owned()?))?;
             rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(offset))?;
             Ok(StdinPlan {
-                digest: Some(digest),
+                digest: bytes_to_read(read),
                 stdio: Stdin::Inherit,
             })
         }
@@ -652,6 +692,7 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
             let mut hasher = blake3::Hasher::new();
             let mut buf = vec![0u8; 64 * 1024];
             let mut reader = stdin.lock();
+            let mut size = 0u64;
             loop {
                 let n = match reader.read(&mut buf) {
                     Ok(0) => break,
@@ -661,11 +702,12 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
                 };
                 hasher.update(&buf[..n]);
                 spool.write_all(&buf[..n])?;
+                size += n as u64;
             }
             use std::io::Seek;
             spool.rewind()?;
             Ok(StdinPlan {
-                digest: Some(Digest::from_hasher(&hasher)),
+                digest: bytes_to_read((Digest::from_hasher(&hasher), size)),
                 stdio: Stdin::File(spool),
             })
         }
@@ -674,6 +716,14 @@ fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
             stdio: Stdin::Inherit,
         }),
     }
+}
+
+/// The key's stdin component: the digest of the bytes the command can
+/// read, or none when there are none, so an empty pipe, an empty file,
+/// /dev/null and a closed stdin are one key (`make -j` hands all but one
+/// recipe a closed or broken stdin).
+fn bytes_to_read((digest, size): (Digest, u64)) -> Option<Digest> {
+    (size > 0).then_some(digest)
 }
 
 /// The stdin digest `jl run` would use here (for `jl explain`).
@@ -723,6 +773,11 @@ pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
             return e.code;
         }
     };
+    let store_root = settings.store.as_ref().map(Store::root);
+    if let Some(why) = key::misdeclared_outputs(&argv, &settings.key, store_root) {
+        eprintln!("jl: error: {why}");
+        return crate::error::USAGE;
+    }
     if args.warm && !refreshing {
         refresh_in_background();
         return 0;
@@ -739,7 +794,7 @@ pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
     };
     let stat = settings.stat_cache();
     let action = prepare(&settings, &argv, &exe, stdin.digest, &stat);
-    let line = settings.verbose.then(|| shell_line(&argv));
+    let line = settings.verbose.then(|| key::shell_line(&argv));
     let look = !(settings.force || refreshing);
     if let (Some(action), Some(store), true) = (&action, &settings.store, look) {
         match find(&settings, store, action) {
@@ -752,7 +807,7 @@ pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
             }
             Err(why) => {
                 if settings.verbose {
-                    log::miss(&action.key.hex(), &why);
+                    log::miss(&action.key.hex(), &miss_reason(store, action, why));
                 }
             }
         }
@@ -827,7 +882,7 @@ fn log_hit(settings: &Settings, argv: &[OsString], entry: &Entry, started: std::
 fn log_run(settings: &Settings, argv: &[OsString], row: crate::joblog::Row) {
     if let Some(path) = &settings.log {
         let row = crate::joblog::Row {
-            command: shell_line(argv),
+            command: key::shell_line(argv),
             ..row
         };
         crate::joblog::append_to(path, &row);

@@ -21,7 +21,7 @@ use crate::key::Parts;
 pub use local::{BlobWriter, Lookup, Store};
 
 /// Version of the entry format; entries of another format are misses.
-pub const ENTRY_FORMAT: u32 = 1;
+pub const ENTRY_FORMAT: u32 = 2;
 
 /// One cached result: everything needed to replay an action.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -38,6 +38,15 @@ pub struct Entry {
     pub stdout: Blob,
     pub stderr: Blob,
     pub outputs: Vec<OutputFile>,
+    /// Directories of the declared outputs, parents first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_dirs: Vec<crate::outputs::OutputDir>,
+    /// Symlinks inside declared output directories.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_links: Vec<crate::outputs::OutputLink>,
+    /// Declared outputs the run left absent: removed on a hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<RawPath>,
     /// What a `--trace` run was found to depend on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<crate::deps::Dep>,
@@ -47,6 +56,16 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The declared outputs this entry restores.
+    pub fn declared(&self) -> crate::outputs::Described<'_> {
+        crate::outputs::Described {
+            files: &self.outputs,
+            dirs: &self.output_dirs,
+            links: &self.output_links,
+            absent: &self.absent,
+        }
+    }
+
     /// Every blob the entry names: stdout, stderr, then each output file.
     pub fn blobs(&self) -> impl Iterator<Item = Blob> + '_ {
         [self.stdout, self.stderr]

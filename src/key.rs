@@ -314,17 +314,18 @@ pub fn misdeclared_outputs(
     }));
     for out in &opts.outputs {
         let out_at = resolved(out);
-        for (place, what) in precious {
-            let Some(place) = place.map(resolved) else {
-                continue;
-            };
-            if place.starts_with(&out_at) {
-                let relation = if place == out_at { "is" } else { "holds" };
-                return Some(format!(
-                    "-o {} {relation} {what}; a hit removes what the run did not leave there, so declare a path of its own",
-                    out.display()
-                ));
-            }
+        let places: Vec<(PathBuf, &str)> = precious
+            .iter()
+            .filter_map(|(place, what)| Some((resolved(place.as_ref()?), *what)))
+            .collect();
+        let is = places.iter().find(|(place, _)| *place == out_at);
+        let holds = places.iter().find(|(place, _)| place.starts_with(&out_at));
+        let found = is.map(|p| ("is", p)).or(holds.map(|p| ("holds", p)));
+        if let Some((relation, (_, what))) = found {
+            return Some(format!(
+                "-o {} {relation} {what}; a hit removes what the run did not leave there, so declare a path of its own",
+                out.display()
+            ));
         }
         if let Some(input) = inputs.iter().find(|i| resolved(i).starts_with(&out_at)) {
             return Some(format!(

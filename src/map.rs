@@ -9,7 +9,7 @@
 //! ahead of the emitter, so memory is bounded however slow one job is.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -613,7 +613,7 @@ fn emit(
                 progress.println(&format!(
                     "jl: job {} failed ({why}): {}",
                     done.seq,
-                    OsStr::from_bytes(&done.item).to_string_lossy()
+                    shown_item(&done.item)
                 ));
             }
             if let Some(log) = joblog.as_mut() {
@@ -635,6 +635,26 @@ fn emit(
     counts.total = Some(counts.done);
     progress.finish(counts);
     Ok(counts.failed)
+}
+
+/// An item as one line of a message: control characters escaped (a name
+/// with a newline stays on its line) and a long item cut with an ellipsis.
+fn shown_item(item: &[u8]) -> String {
+    const MOST: usize = 200;
+    let text = String::from_utf8_lossy(item);
+    let mut shown = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == MOST {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// One job left the window: the dispatcher may start another.
@@ -732,6 +752,13 @@ mod tests {
         for (word, item, want) in rows {
             assert_eq!(x(word, item), want, "{word} on {item}");
         }
+    }
+
+    #[test]
+    fn items_are_shown_on_one_line_and_cut() {
+        assert_eq!(shown_item(b"new\nline\t"), "new\\nline\\t");
+        let long = "x".repeat(300);
+        assert_eq!(shown_item(long.as_bytes()), format!("{}…", "x".repeat(200)));
     }
 
     #[test]

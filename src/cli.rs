@@ -138,7 +138,7 @@ pub struct CacheArgs {
     pub log: Option<PathBuf>,
     /// A remote cache shared with other machines: http(s)://host:port/prefix
     /// or redis://host:port/db
-    #[arg(long, env = "JL_REMOTE", value_name = "URL", value_parser = parse_remote)]
+    #[arg(long, env = "JL_REMOTE", value_name = "URL", value_parser = RemoteUrl)]
     pub remote: Option<String>,
     /// Use the remote cache for hits only; never upload
     #[arg(long)]
@@ -353,11 +353,30 @@ fn parse_size(text: &str) -> Result<bytesize::ByteSize, String> {
         .map_err(|_| format!("'{text}' is not a size (try 500MB, 10GiB)"))
 }
 
-fn parse_remote(url: &str) -> Result<String, String> {
-    if !url.is_empty() {
-        crate::store::remote::Remote::new(url, None, false, Duration::from_secs(1), None)?;
+/// Checks `--remote` without echoing it: clap would quote a rejected
+/// value whole, credentials and all.
+#[derive(Clone)]
+struct RemoteUrl;
+
+impl clap::builder::TypedValueParser for RemoteUrl {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        use clap::error::ErrorKind;
+        let url = value.to_str().ok_or_else(|| {
+            clap::Error::raw(ErrorKind::InvalidUtf8, "--remote: the URL is not UTF-8\n")
+        })?;
+        if !url.is_empty() {
+            crate::store::remote::Remote::new(url, None, false, Duration::from_secs(1), None)
+                .map_err(|e| clap::Error::raw(ErrorKind::ValueValidation, format!("{e}\n")))?;
+        }
+        Ok(url.to_string())
     }
-    Ok(url.to_string())
 }
 
 fn parse_glob(text: &str) -> Result<glob::Pattern, String> {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use crate::cli::{CacheArgs, KeyArgs, StoreArgs};
 use crate::key::KeyOptions;
 use crate::run::Settings;
-use crate::store::Store;
 use crate::store::remote::Remote;
+use crate::store::{Store, Trust};
 
 /// The store directory: `--store`, `JL_STORE`, or the user cache dir.
 pub fn store_path(args: &StoreArgs) -> Option<PathBuf> {
@@ -20,10 +20,34 @@ pub fn store(args: &StoreArgs) -> Option<Store> {
     store_path(args).map(Store::new)
 }
 
-/// The store, for management commands that cannot work without one.
+/// The store, for management commands that cannot work without one. A
+/// directory jl does not trust is refused: they read it or delete in it.
 pub fn required_store(args: &StoreArgs) -> anyhow::Result<Store> {
-    store(args)
-        .ok_or_else(|| anyhow::anyhow!("no store directory: set JL_STORE or pass --store DIR"))
+    let store = store(args)
+        .ok_or_else(|| anyhow::anyhow!("no store directory: set JL_STORE or pass --store DIR"))?;
+    if let Trust::Foreign(why) = store.trust() {
+        anyhow::bail!(
+            "{} is not a store jl may use: {why}; jl leaves it alone",
+            store.root().display()
+        );
+    }
+    Ok(store)
+}
+
+/// The store `jl run` and `jl map` use: none (with one warning) when the
+/// directory is not one jl trusts, so nothing is replayed from it.
+fn trusted_store(args: &StoreArgs) -> Option<Store> {
+    let store = store(args)?;
+    match store.trust() {
+        Trust::Foreign(why) => {
+            crate::run::store_warning(format_args!(
+                "store {} is not used: {why}",
+                store.root().display()
+            ));
+            None
+        }
+        Trust::Ours | Trust::New => Some(store),
+    }
 }
 
 pub fn key_options(args: &KeyArgs) -> KeyOptions {
@@ -54,7 +78,11 @@ fn absolute(path: &std::path::Path) -> PathBuf {
 }
 
 pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
-    let store = if use_store { store(&key.store) } else { None };
+    let store = if use_store {
+        trusted_store(&key.store)
+    } else {
+        None
+    };
     Settings {
         stat: store.as_ref().map(Store::stat_cache).unwrap_or_default(),
         refresh_asked_ms: None,

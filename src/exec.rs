@@ -89,6 +89,8 @@ pub struct Tee {
     pub capture: Option<BlobWriter>,
     /// The live side refused bytes (a closed pipe): the capture is partial.
     pub live_broken: bool,
+    /// Reading the command's output failed: the capture may be partial.
+    pub read_error: Option<io::Error>,
 }
 
 impl Tee {
@@ -101,7 +103,7 @@ impl Tee {
         Tee {
             live,
             capture,
-            live_broken: false,
+            ..Tee::default()
         }
     }
 
@@ -112,7 +114,10 @@ impl Tee {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(e) => {
+                    self.read_error = Some(e);
+                    break;
+                }
             };
             if let Some(capture) = self.capture.as_mut() {
                 let _ = capture.write(&buf[..n]);

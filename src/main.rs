@@ -16,6 +16,7 @@ mod progress;
 mod run;
 mod shard;
 mod store;
+mod template;
 mod tokens;
 mod trace;
 

@@ -19,7 +19,7 @@ use crate::cli::{
 };
 use crate::digest::Digest;
 use crate::key::Parts;
-use crate::store::local::digest_of_path;
+use crate::store::local::{digest_of_path, scratch_in_use};
 use crate::store::{Entry, Store, ledger, now_ms};
 
 /// Unreferenced blobs younger than this may belong to a run that is
@@ -27,6 +27,9 @@ use crate::store::{Entry, Store, ledger, now_ms};
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
 /// Temp files and lock files older than this are garbage.
 pub const TMP_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// A map's directory below `tmp/` whose lock nobody holds is garbage once
+/// this old (a map takes its lock right after making it).
+const SCRATCH_GRACE: Duration = Duration::from_secs(60);
 
 /// An entry with what the listing commands show about it.
 struct Listed {
@@ -665,9 +668,15 @@ fn collect(
     for dir in [store.tmp_dir(), store.root().join("locks")] {
         for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = file.path();
-            if older_than(&path, TMP_GRACE, now) && remove(&path, dry_run) {
-                report.tmp_removed += 1;
-            }
+            let removed = if file.file_type().is_ok_and(|t| t.is_dir()) {
+                // A map's own directory: gone with its map, even if young.
+                !scratch_in_use(&path)
+                    && older_than(&path, SCRATCH_GRACE, now)
+                    && (dry_run || std::fs::remove_dir_all(&path).is_ok())
+            } else {
+                older_than(&path, TMP_GRACE, now) && remove(&path, dry_run)
+            };
+            report.tmp_removed += u64::from(removed);
         }
     }
     report.bytes_left = total;
@@ -742,6 +751,20 @@ pub fn clear(args: StoreArgs) -> anyhow::Result<i32> {
     let mut files = 0u64;
     for sub in ["actions", "objects", "stat", "tmp", "locks", "size"] {
         let dir = store.root().join(sub);
+        if sub == "tmp" {
+            // What running maps keep below tmp/ stays: their outputs to show.
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    if !scratch_in_use(&path) && std::fs::remove_dir_all(&path).is_ok() {
+                        files += 1;
+                    }
+                } else if std::fs::remove_file(&path).is_ok() {
+                    files += 1;
+                }
+            }
+            continue;
+        }
         for entry in walkdir::WalkDir::new(&dir).into_iter().flatten() {
             if entry.file_type().is_file() {
                 freed += entry.metadata().map_or(0, |m| m.len());

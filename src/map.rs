@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -28,11 +28,12 @@ use crate::progress::{Counts, Progress};
 use crate::run::{self, Captured, Live, Outcome, Settings};
 use crate::store::local::{Spooled, Verified};
 use crate::store::{Blob, Store};
+use crate::template::{self, Template};
 use crate::tokens::Tokens;
 
 /// A checked `jl map` invocation.
 struct Plan {
-    template: Vec<OsString>,
+    template: Template,
     settings: Settings,
     jobs: usize,
     null: bool,
@@ -51,6 +52,14 @@ struct Plan {
 /// `jl map`: returns the exit code (failed jobs, capped at 101).
 pub fn main(args: MapArgs) -> anyhow::Result<i32> {
     let plan = plan(args)?;
+    // A command that cannot run fails once, before any item is read, as
+    // with xargs; a program named by a placeholder is looked up per job.
+    if let Some(program) = plan.template.fixed_program() {
+        if let Err(e) = exec::resolve(program) {
+            eprintln!("jl: {}", e.message);
+            return Ok(e.code);
+        }
+    }
     let joblog = match &plan.joblog {
         Some(path) => Some(joblog::Writer::create(path)?),
         None => None,
@@ -75,9 +84,12 @@ fn plan(args: MapArgs) -> anyhow::Result<Plan> {
         .map(crate::shard::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    if args.timeout == Some(Duration::ZERO) {
+        bail!("--timeout 0: give a time above zero (e.g. 30s), or leave --timeout out");
+    }
     let settings = crate::config::settings(&args.key, &args.cache, !args.no_cache);
     Ok(Plan {
-        template: args.command,
+        template: Template::new(args.command),
         settings,
         jobs,
         null: args.null,
@@ -108,11 +120,27 @@ fn parse_jobs(text: &str, cpus: usize) -> anyhow::Result<usize> {
     if n == 0 {
         bail!("-j {text}: at least one job must run (try -j 1)");
     }
+    if n > MAX_JOBS {
+        bail!("-j {text}: at most {MAX_JOBS} jobs run at once");
+    }
     Ok(n)
 }
 
-/// Items, streamed by a reader thread. Empty items are skipped.
-fn read_items(arg_file: Option<PathBuf>, null: bool) -> anyhow::Result<mpsc::Receiver<Vec<u8>>> {
+/// The most jobs `-j` may ask for: each running job is a thread and a
+/// process, and far more than the machine can run only costs memory.
+const MAX_JOBS: usize = 4096;
+
+/// One record of the item stream.
+enum Record {
+    /// A non-empty item and its line (or NUL-separated record) number.
+    Item(u64, Vec<u8>),
+    /// Reading failed: the items end here, and the map fails.
+    Failed(io::Error),
+}
+
+/// Items, streamed by a reader thread. Empty items are skipped, but they
+/// count in the line numbers (`{#}`).
+fn read_items(arg_file: Option<PathBuf>, null: bool) -> anyhow::Result<mpsc::Receiver<Record>> {
     let source: Box<dyn Read + Send> = match arg_file {
         Some(path) => Box::new(
             File::open(&path)
@@ -124,11 +152,17 @@ fn read_items(arg_file: Option<PathBuf>, null: bool) -> anyhow::Result<mpsc::Rec
     std::thread::spawn(move || {
         let sep = if null { b'\0' } else { b'\n' };
         let mut reader = BufReader::with_capacity(256 * 1024, source);
+        let mut line = 0u64;
         loop {
             let mut item = Vec::new();
             match reader.read_until(sep, &mut item) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+                Ok(0) => break,
+                Ok(_) => line += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = tx.send(Record::Failed(e));
+                    break;
+                }
             }
             if item.last() == Some(&sep) {
                 item.pop();
@@ -139,86 +173,12 @@ fn read_items(arg_file: Option<PathBuf>, null: bool) -> anyhow::Result<mpsc::Rec
             if item.is_empty() {
                 continue;
             }
-            if tx.send(item).is_err() {
+            if tx.send(Record::Item(line, item)).is_err() {
                 break;
             }
         }
     });
     Ok(rx)
-}
-
-/// Expands GNU parallel's placeholders in one word.
-pub fn expand(word: &[u8], item: &[u8], seq: u64, slot: usize) -> Option<Vec<u8>> {
-    if !word.contains(&b'{') {
-        return None;
-    }
-    let base_start = item.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
-    let base = &item[base_start..];
-    let dir: &[u8] = match item.iter().rposition(|&b| b == b'/') {
-        Some(0) => b"/",
-        Some(p) => &item[..p],
-        None => b".",
-    };
-    let strip_ext = |s: &[u8], name_start: usize| -> Vec<u8> {
-        match s[name_start..].iter().rposition(|&b| b == b'.') {
-            Some(p) if p > 0 => s[..name_start + p].to_vec(),
-            _ => s.to_vec(),
-        }
-    };
-    let table: [(&[u8], Vec<u8>); 7] = [
-        (b"{//}", dir.to_vec()),
-        (b"{/.}", strip_ext(base, 0)),
-        (b"{/}", base.to_vec()),
-        (b"{.}", strip_ext(item, base_start)),
-        (b"{#}", seq.to_string().into_bytes()),
-        (b"{%}", slot.to_string().into_bytes()),
-        (b"{}", item.to_vec()),
-    ];
-    let mut out = Vec::with_capacity(word.len() + item.len());
-    let mut i = 0;
-    let mut found = false;
-    'scan: while i < word.len() {
-        if word[i] == b'{' {
-            for (pat, value) in &table {
-                if word[i..].starts_with(pat) {
-                    out.extend_from_slice(value);
-                    i += pat.len();
-                    found = true;
-                    continue 'scan;
-                }
-            }
-        }
-        out.push(word[i]);
-        i += 1;
-    }
-    found.then_some(out)
-}
-
-/// The command line of one job: placeholders expanded, or the item
-/// appended when the template has none.
-fn command_for(template: &[OsString], item: &[u8], seq: u64, slot: usize) -> Vec<OsString> {
-    let mut any = false;
-    let mut argv: Vec<OsString> = template
-        .iter()
-        .map(|w| match expand(w.as_bytes(), item, seq, slot) {
-            Some(x) => {
-                any = true;
-                OsString::from_vec(x)
-            }
-            None => w.clone(),
-        })
-        .collect();
-    if !any {
-        argv.push(OsString::from_vec(item.to_vec()));
-    }
-    argv
-}
-
-fn expand_path(path: &std::path::Path, item: &[u8], seq: u64, slot: usize) -> PathBuf {
-    match expand(path.as_os_str().as_bytes(), item, seq, slot) {
-        Some(x) => PathBuf::from(OsString::from_vec(x)),
-        None => path.to_path_buf(),
-    }
 }
 
 /// One prepared job.
@@ -233,7 +193,12 @@ struct Prepared {
 impl Prepared {
     fn new(plan: &Plan, index: u64, seq: u64, item: Vec<u8>) -> Prepared {
         let slot = (index as usize % plan.jobs) + 1;
-        let argv = command_for(&plan.template, &item, seq, slot);
+        let job = template::Job {
+            item: &item,
+            seq,
+            slot,
+        };
+        let argv = plan.template.command(job);
         let mut settings = plan.settings.clone();
         for p in settings
             .key
@@ -241,7 +206,7 @@ impl Prepared {
             .iter_mut()
             .chain(settings.key.outputs.iter_mut())
         {
-            *p = expand_path(p, &item, seq, slot);
+            *p = template::path(p, job);
         }
         Prepared {
             index,
@@ -271,10 +236,11 @@ struct Done {
     skipped: bool,
 }
 
-fn dry_run(plan: &Plan, items: mpsc::Receiver<Vec<u8>>) -> anyhow::Result<i32> {
+fn dry_run(plan: &Plan, items: mpsc::Receiver<Record>) -> anyhow::Result<i32> {
     let stat = plan.settings.stat_cache();
     let mut out = io::stdout().lock();
-    for (index, seq, item) in numbered(items, plan.shard) {
+    let mut failed = None;
+    for (index, seq, item) in numbered(items, plan.shard, &mut failed) {
         let job = Prepared::new(plan, index, seq, item);
         let line = crate::key::shell_line(&job.argv);
         let cached = match (exec::resolve(&job.argv[0]), &job.settings.store) {
@@ -284,20 +250,32 @@ fn dry_run(plan: &Plan, items: mpsc::Receiver<Vec<u8>>) -> anyhow::Result<i32> {
         };
         writeln!(out, "{line}{}", if cached { "  # cached" } else { "" })?;
     }
-    Ok(0)
+    match failed {
+        Some(e) => Err(e).context("cannot read the items"),
+        None => Ok(0),
+    }
 }
 
-/// Items with their dispatch index and job number, after sharding.
+/// Items with their dispatch index and line number, after sharding. A
+/// read error ends them and is left in `failed`.
 fn numbered(
-    items: mpsc::Receiver<Vec<u8>>,
+    items: mpsc::Receiver<Record>,
     shard: Option<(u64, u64)>,
-) -> impl Iterator<Item = (u64, u64, Vec<u8>)> {
+    failed: &mut Option<io::Error>,
+) -> impl Iterator<Item = (u64, u64, Vec<u8>)> + '_ {
     items
         .into_iter()
+        .map_while(|record| match record {
+            Record::Item(line, item) => Some((line, item)),
+            Record::Failed(e) => {
+                *failed = Some(e);
+                None
+            }
+        })
         .enumerate()
         .filter(move |(pos, _)| shard.is_none_or(|(i, n)| *pos as u64 % n == i))
         .enumerate()
-        .map(|(index, (pos, item))| (index as u64, pos as u64 + 1, item))
+        .map(|(index, (_, (line, item)))| (index as u64, line, item))
 }
 
 /// Shared between the dispatcher, the workers and the emitter.
@@ -308,14 +286,34 @@ struct Shared {
     window: u64,
     drained: Condvar,
     halting: AtomicBool,
+    /// jl's stdout was closed (`| head`): nothing more is started.
+    stdout_closed: AtomicBool,
 }
 
+/// A missed job on its way to a worker.
+type Work = (Prepared, PathBuf, Option<crate::key::Action>);
+
 fn execute(
-    plan: Plan,
-    items: mpsc::Receiver<Vec<u8>>,
+    mut plan: Plan,
+    items: mpsc::Receiver<Record>,
     joblog: Option<joblog::Writer>,
 ) -> anyhow::Result<i32> {
     exec::forward_signals();
+    // The map's own directory below the store's tmp/: its spools and the
+    // outputs waiting to be shown live there, out of gc's and clear's
+    // reach. A store that cannot be written still replays hits.
+    let _scratch = match plan
+        .settings
+        .store
+        .as_ref()
+        .map(|s| s.prepare().and_then(|()| s.scratch()))
+    {
+        Some(Ok((store, scratch))) => {
+            plan.settings.store = Some(store);
+            Some(scratch)
+        }
+        _ => None,
+    };
     let plan = Arc::new(plan);
     let window = (plan.jobs as u64 * 16).max(1024);
     let shared = Arc::new(Shared {
@@ -323,6 +321,7 @@ fn execute(
         window,
         drained: Condvar::new(),
         halting: AtomicBool::new(false),
+        stdout_closed: AtomicBool::new(false),
     });
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let (total_tx, total_rx) = mpsc::channel::<u64>();
@@ -331,32 +330,32 @@ fn execute(
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || emit(&plan, &shared, done_rx, total_rx, joblog))
     };
-    let (work_tx, work_rx) =
-        mpsc::sync_channel::<(Prepared, PathBuf, Option<crate::key::Action>)>(plan.jobs);
+    let (work_tx, work_rx) = mpsc::sync_channel::<Work>(plan.jobs);
     let work_rx = Arc::new(Mutex::new(work_rx));
-    let workers: Vec<_> = (0..plan.jobs)
-        .map(|_| {
-            let plan = Arc::clone(&plan);
-            let shared = Arc::clone(&shared);
-            let rx = Arc::clone(&work_rx);
-            let tx = done_tx.clone();
-            std::thread::spawn(move || {
-                loop {
-                    let next = rx.lock().expect("work queue").recv();
-                    let Ok((job, exe, action)) = next else { break };
-                    let done = work(&plan, &shared, job, &exe, action);
-                    if tx.send(done).is_err() {
-                        break;
-                    }
+    // Workers start as misses need them, up to -j.
+    let mut workers = Vec::new();
+    let start_worker = || {
+        let plan = Arc::clone(&plan);
+        let shared = Arc::clone(&shared);
+        let rx = Arc::clone(&work_rx);
+        let tx = done_tx.clone();
+        std::thread::spawn(move || {
+            loop {
+                let next = rx.lock().expect("work queue").recv();
+                let Ok((job, exe, action)) = next else { break };
+                let done = work(&plan, &shared, job, &exe, action);
+                if tx.send(done).is_err() {
+                    break;
                 }
-            })
+            }
         })
-        .collect();
+    };
 
     let stat = plan.settings.stat_cache();
     let mut exes: HashMap<OsString, Result<PathBuf, exec::SpawnError>> = HashMap::new();
     let mut dispatched = 0u64;
-    for (index, seq, item) in numbered(items, plan.shard) {
+    let mut read_error = None;
+    for (index, seq, item) in numbered(items, plan.shard, &mut read_error) {
         if shared.halting.load(Ordering::SeqCst) || exec::interrupted().is_some() {
             break;
         }
@@ -397,15 +396,16 @@ fn execute(
         {
             if let Ok(hit) = run::find(&job.settings, store, action) {
                 let line = crate::key::shell_line(&job.argv);
-                let _ = done_tx.send(Done::hit(
-                    &job,
-                    line,
-                    hit,
-                    SystemTime::now(),
-                    Duration::ZERO,
-                ));
-                continue;
+                let now = SystemTime::now();
+                // A hit whose output went meanwhile runs after all.
+                if let Some(done) = Done::hit(&job, line, hit, store, now, Duration::ZERO) {
+                    let _ = done_tx.send(done);
+                    continue;
+                }
             }
+        }
+        if workers.len() < plan.jobs {
+            workers.push(start_worker());
         }
         if work_tx.send((job, exe, action)).is_err() {
             break;
@@ -421,7 +421,19 @@ fn execute(
     if let Some(sig) = exec::interrupted() {
         return Ok(128 + sig);
     }
+    if shared.stdout_closed.load(Ordering::SeqCst) {
+        return Ok(128 + libc_sigpipe());
+    }
+    if let Some(e) = read_error {
+        eprintln!("jl: error: cannot read the items after item {dispatched}: {e}");
+        return Ok(crate::error::code_of_failures(failed + 1));
+    }
     Ok(crate::error::code_of_failures(failed))
+}
+
+/// SIGPIPE's number, for the shell's 128 + N when stdout closed.
+fn libc_sigpipe() -> i32 {
+    rustix::process::Signal::PIPE.as_raw()
 }
 
 impl Done {
@@ -445,27 +457,37 @@ impl Done {
     }
 
     /// A job answered from the store. Small outputs, already verified,
-    /// are kept as bytes; larger ones are read again when printed.
+    /// are kept as bytes; larger ones are pinned (`Store::pin`) and read
+    /// again when printed. `None` when an output is gone already.
     fn hit(
         job: &Prepared,
         line: String,
         hit: run::Hit,
+        store: &Store,
         started: SystemTime,
         runtime: Duration,
-    ) -> Done {
+    ) -> Option<Done> {
         let keep = |verified: Verified, blob: Blob| match verified {
-            Verified::Bytes(bytes) if bytes.len() <= KEPT_OUTPUT => Captured::Bytes(bytes),
-            _ => Captured::Blob(blob),
+            Verified::Bytes(bytes) if bytes.len() <= KEPT_OUTPUT => Some(Captured::Bytes(bytes)),
+            Verified::Bytes(_) => store.pin(&blob).ok().map(|pin| Captured::Pinned(pin, blob)),
+            Verified::File(file) => {
+                // Pinned by name, then checked to be the file verified.
+                let pin = store.pin(&blob).ok()?;
+                let same = |m: std::fs::Metadata| (m.dev(), m.ino());
+                let pinned = std::fs::metadata(&pin).ok().map(same);
+                (pinned.is_some() && pinned == file.metadata().ok().map(same))
+                    .then_some(Captured::Pinned(pin, blob))
+            }
         };
-        Done {
+        Some(Done {
             code: hit.entry.exit_code,
             cached: true,
             started,
             runtime,
-            stdout: keep(hit.stdout, hit.entry.stdout),
-            stderr: keep(hit.stderr, hit.entry.stderr),
+            stdout: keep(hit.stdout, hit.entry.stdout)?,
+            stderr: keep(hit.stderr, hit.entry.stderr)?,
             ..Done::of(job, line)
-        }
+        })
     }
 }
 
@@ -515,7 +537,14 @@ fn work(
         drop(token);
         let done = match outcome {
             Err(e) => failed_to_start(&job, e.code, e.message),
-            Ok(Outcome::Hit(hit)) => Done::hit(&job, line.clone(), hit, started, clock.elapsed()),
+            Ok(Outcome::Hit(hit)) => {
+                let store = job.settings.store.as_ref().expect("a hit has a store");
+                match Done::hit(&job, line.clone(), hit, store, started, clock.elapsed()) {
+                    Some(done) => done,
+                    // Its output went before it was pinned: run it.
+                    None => continue,
+                }
+            }
             Ok(Outcome::Ran(ran)) => {
                 use std::os::unix::process::ExitStatusExt;
                 if job.settings.verbose {
@@ -558,7 +587,8 @@ fn halt_now() {
 }
 
 /// Prints finished jobs (in order unless `--unordered`), keeps the counts,
-/// writes the joblog. Returns the number of failed jobs.
+/// writes the joblog. Returns the number of failed jobs, counting a job
+/// whose output could not be shown as failed.
 fn emit(
     plan: &Plan,
     shared: &Shared,
@@ -571,7 +601,6 @@ fn emit(
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
     let store = plan.settings.store.clone();
-    let mut stdout_broken = false;
     loop {
         let received = done_rx.recv_timeout(Duration::from_millis(200));
         let disconnected = matches!(received, Err(mpsc::RecvTimeoutError::Disconnected));
@@ -599,12 +628,28 @@ fn emit(
             }
             counts.done += 1;
             counts.cached += done.cached as u64;
-            if done.code != 0 {
+            let shown = if shared.stdout_closed.load(Ordering::SeqCst) {
+                Ok(done.stdout.size())
+            } else {
+                progress.suspend(|| write_output(&done, store.as_ref()))
+            };
+            let lost = match shown {
+                Ok(_) => None,
+                Err(Shown::StdoutClosed) => {
+                    // As GNU parallel: start nothing new, stop what runs.
+                    if !shared.stdout_closed.swap(true, Ordering::SeqCst) {
+                        shared.halting.store(true, Ordering::SeqCst);
+                        halt_now();
+                    }
+                    None
+                }
+                Err(Shown::Lost(e)) => Some(e),
+            };
+            if done.code != 0 || lost.is_some() {
                 counts.failed += 1;
             }
-            let bytes =
-                progress.suspend(|| write_output(&done, store.as_ref(), &mut stdout_broken));
-            if done.code != 0 {
+            let closed = shared.stdout_closed.load(Ordering::SeqCst);
+            if done.code != 0 && !closed {
                 let why = match (&done.error, done.signal) {
                     (Some(e), _) => e.clone(),
                     (None, Some(sig)) => format!("killed by signal {sig}"),
@@ -616,6 +661,14 @@ fn emit(
                     shown_item(&done.item)
                 ));
             }
+            if let Some(e) = &lost {
+                progress.println(&format!(
+                    "jl: job {}: its output could not be shown ({e}): {}",
+                    done.seq,
+                    shown_item(&done.item)
+                ));
+            }
+            let bytes = done.stdout.size();
             if let Some(log) = joblog.as_mut() {
                 log.append(&row(&done, bytes))?;
             }
@@ -680,79 +733,59 @@ fn row(done: &Done, received: u64) -> Row {
     }
 }
 
-/// Writes one job's stdout then stderr, whole. Returns the stdout size.
-fn write_output(done: &Done, store: Option<&Store>, stdout_broken: &mut bool) -> u64 {
-    let received = match &done.stdout {
-        Captured::Blob(b) => b.size,
-        Captured::Bytes(bytes) => bytes.len() as u64,
-        Captured::Spool(spooled) => spooled.len(),
-        Captured::Lost => 0,
-    };
+/// Why a job's output was not all shown.
+enum Shown {
+    /// jl's own stdout is closed: nobody reads any more.
+    StdoutClosed,
+    /// The output itself is gone or broken.
+    Lost(String),
+}
+
+/// Writes one job's stdout then stderr, whole.
+fn write_output(done: &Done, store: Option<&Store>) -> Result<u64, Shown> {
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
+    let mut lost = None;
     let streams: [(&Captured, &mut dyn Write, bool); 2] = [
         (&done.stdout, &mut stdout, true),
         (&done.stderr, &mut stderr, false),
     ];
     for (captured, out, is_stdout) in streams {
-        let result = match captured {
-            Captured::Blob(blob) => match store {
-                Some(store) if blob.size > 0 => store.read_blob(blob).and_then(|v| v.write_to(out)),
-                _ => Ok(()),
-            },
-            Captured::Bytes(bytes) => out.write_all(bytes),
-            Captured::Spool(spooled) => spooled.write_to(out),
-            Captured::Lost => Ok(()),
+        let verified = match (captured, store) {
+            (Captured::Blob(blob), Some(store)) if blob.size > 0 => store.read_blob(blob).map(Some),
+            (Captured::Pinned(path, blob), Some(store)) => store.read_pinned(path, blob).map(Some),
+            (Captured::Blob(_) | Captured::Pinned(..), _) => Ok(None),
+            (Captured::Lost, _) => Err(io::Error::other("its capture broke")),
+            (Captured::Bytes(_) | Captured::Spool(_), _) => Ok(None),
         };
-        if let Err(e) = result {
-            if is_stdout && e.kind() == io::ErrorKind::BrokenPipe {
-                *stdout_broken = true;
-            } else if !*stdout_broken {
-                crate::error::warn(format_args!(
-                    "cannot show the output of job {}: {e}",
-                    done.seq
-                ));
+        let written = verified.and_then(|v| match (v, captured) {
+            (Some(v), _) => v.write_to(out),
+            (None, Captured::Bytes(bytes)) => out.write_all(bytes),
+            (None, Captured::Spool(spooled)) => spooled.write_to(out),
+            (None, _) => Ok(()),
+        });
+        match written {
+            Err(e) if is_stdout && e.kind() == io::ErrorKind::BrokenPipe => {
+                return Err(Shown::StdoutClosed);
             }
+            Err(e) => lost = lost.or(Some(e.to_string())),
+            Ok(()) => {}
         }
     }
-    let _ = stdout.flush();
-    received
+    if let Err(e) = stdout.flush() {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Err(Shown::StdoutClosed);
+        }
+    }
+    match lost {
+        Some(e) => Err(Shown::Lost(e)),
+        None => Ok(done.stdout.size()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn x(word: &str, item: &str) -> String {
-        String::from_utf8(
-            expand(word.as_bytes(), item.as_bytes(), 7, 2).unwrap_or_else(|| b"-".to_vec()),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn placeholders_follow_gnu_parallel() {
-        let rows = [
-            ("{}", "dir/a.b.jpg", "dir/a.b.jpg"),
-            ("{.}", "dir/a.b.jpg", "dir/a.b"),
-            ("{/}", "dir/a.b.jpg", "a.b.jpg"),
-            ("{//}", "dir/a.b.jpg", "dir"),
-            ("{/.}", "dir/a.b.jpg", "a.b"),
-            ("{.}", "dir.d/noext", "dir.d/noext"),
-            ("{//}", "noslash", "."),
-            ("{/.}", "noslash", "noslash"),
-            ("{//}", "/top", "/"),
-            ("{.}", "my file.txt", "my file"),
-            ("{#}", "x", "7"),
-            ("{%}", "x", "2"),
-            ("pre-{/.}.out", "d/f.in", "pre-f.out"),
-            ("plain", "x", "-"),
-            ("{}{}", "ab", "abab"),
-        ];
-        for (word, item, want) in rows {
-            assert_eq!(x(word, item), want, "{word} on {item}");
-        }
-    }
 
     #[test]
     fn items_are_shown_on_one_line_and_cut() {

@@ -351,10 +351,26 @@ pub enum Live {
 /// Captured output of a job that ran, for deferred display.
 pub enum Captured {
     Blob(Blob),
+    /// A blob linked into the map's own directory (`Store::pin`), so no
+    /// eviction can take it before it is shown.
+    Pinned(tempfile::TempPath, Blob),
     /// Verified bytes of a small cached output (`jl map`).
     Bytes(Vec<u8>),
     Spool(Spooled),
+    /// The capture broke (a full disk): nothing to show.
     Lost,
+}
+
+impl Captured {
+    /// How many bytes it holds, as far as known without reading.
+    pub fn size(&self) -> u64 {
+        match self {
+            Captured::Blob(b) | Captured::Pinned(_, b) => b.size,
+            Captured::Bytes(bytes) => bytes.len() as u64,
+            Captured::Spool(spooled) => spooled.len(),
+            Captured::Lost => 0,
+        }
+    }
 }
 
 /// What happened to an action that was not a hit at first look.
@@ -439,8 +455,17 @@ pub fn perform(
         }
         None => (exec::run(job, stdout, stderr)?, None),
     };
+    let read_error = [&finished.stdout, &finished.stderr]
+        .into_iter()
+        .find_map(|t| t.read_error.as_ref());
+    if let Some(e) = read_error {
+        crate::error::warn(format_args!(
+            "cannot read the command's output ({e}); its result is not cached"
+        ));
+    }
     let clean = exec::interrupted().is_none()
         && !finished.timed_out
+        && read_error.is_none()
         && !finished.stdout.live_broken
         && !finished.stderr.live_broken;
     let wanted = finished.status.success() || settings.cache_failures;
@@ -488,15 +513,18 @@ pub fn perform(
     }
     let (stdout, stderr) = match (cacheable, clean && wanted && refused.is_none()) {
         (Some((action, store)), true) => {
-            let mut published = (None, None);
-            let result = commit(
-                store,
-                action,
-                &finished,
-                (out_capture, err_capture),
-                &mut published,
-                discovered.as_ref(),
-            );
+            let pin = matches!(live, Live::Deferred);
+            let finish = |w: Option<BlobWriter>| {
+                let w = w.ok_or_else(|| io::Error::other("output capture was not available"))?;
+                store.finish_blob_pinned(w, pin)
+            };
+            let published = (finish(out_capture), finish(err_capture));
+            let result = match &published {
+                (Ok((out, _)), Ok((err, _))) => {
+                    commit(store, action, &finished, (*out, *err), discovered.as_ref())
+                }
+                (Err(e), _) | (_, Err(e)) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
             match result {
                 Ok((bytes, entry)) => {
                     if let (Some(remote), None) = (&settings.remote, &discovered) {
@@ -512,7 +540,12 @@ pub fn perform(
                     store.root().display()
                 )),
             }
-            let shown = |b: Option<Blob>| b.map_or(Captured::Lost, Captured::Blob);
+            let shown = |published: io::Result<(Blob, Option<tempfile::TempPath>)>| match published
+            {
+                Ok((blob, Some(pin))) => Captured::Pinned(pin, blob),
+                Ok((blob, None)) => Captured::Blob(blob),
+                Err(_) => Captured::Lost,
+            };
             (shown(published.0), shown(published.1))
         }
         _ => (spool(out_capture), spool(err_capture)),
@@ -546,21 +579,16 @@ fn trace_ignored(settings: &Settings, store: &Store) -> Vec<std::path::PathBuf> 
         .collect()
 }
 
-/// Publishes the captured blobs and output files, then the entry (and
-/// for a traced run, its place in the action's manifest).
+/// Publishes the output files, then the entry naming them and the
+/// published stdout and stderr (and for a traced run, its place in the
+/// action's manifest).
 fn commit(
     store: &Store,
     action: &Action,
     finished: &Finished,
-    (stdout, stderr): (Option<BlobWriter>, Option<BlobWriter>),
-    published: &mut (Option<Blob>, Option<Blob>),
+    (stdout, stderr): (Blob, Blob),
     traced: Option<&crate::deps::Discovered>,
 ) -> io::Result<(u64, Entry)> {
-    let lost = || io::Error::other("output capture was not available");
-    let stdout = store.finish_blob(stdout.ok_or_else(lost)?)?;
-    published.0 = Some(stdout);
-    let stderr = store.finish_blob(stderr.ok_or_else(lost)?)?;
-    published.1 = Some(stderr);
     let cwd = std::env::current_dir().unwrap_or_default();
     let (key, deps, deleted, recorded) = match traced {
         Some(found) => {
@@ -837,10 +865,7 @@ pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
             if settings.verbose {
                 log::done(&program_name(&argv), ran.finished.duration);
             }
-            let received = match &ran.stdout {
-                Captured::Blob(b) => b.size,
-                _ => 0,
-            };
+            let received = ran.stdout.size();
             log_run(
                 &settings,
                 &argv,

@@ -211,8 +211,8 @@ fn step() -> impl Strategy<Value = Step> {
     let any_path = || pick(change_paths());
     let file = || pick(FILES.to_vec());
     prop_oneof![
-        8 => (cmd(), any::<bool>()).prop_map(|(c, f)| Step::Run(c, f)),
-        5 => Just(Step::Again),
+        10 => (cmd(), any::<bool>()).prop_map(|(c, f)| Step::Run(c, f)),
+        7 => Just(Step::Again),
         2 => (any_path(), any::<u8>()).prop_map(|(p, s)| Step::Write(p, s)),
         2 => (file(), any::<u8>()).prop_map(|(p, s)| Step::Rewrite(p, s)),
         1 => (file(), any::<u8>()).prop_map(|(p, s)| Step::Append(p, s)),
@@ -236,7 +236,7 @@ fn case() -> impl Strategy<Value = Case> {
             FILES.len(),
         ),
         prop::collection::vec(prop::option::weighted(0.6, 0usize..6), LINKS.len()),
-        prop::collection::vec(step(), 1..24),
+        prop::collection::vec(step(), 1..32),
     )
         .prop_map(|(files, links, steps)| Case {
             files,

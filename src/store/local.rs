@@ -34,6 +34,9 @@ pub struct Store {
     root: PathBuf,
     /// `stats.log`, kept open once opened (a map records many lines).
     journal: Arc<OnceLock<File>>,
+    /// Where this process's temp files go: `tmp/`, or a map's own
+    /// directory below it (see [`Store::scratch`]).
+    tmp: PathBuf,
 }
 
 /// The result of looking a key up.
@@ -60,6 +63,53 @@ impl Verified {
     }
 }
 
+/// Whether a directory may be used as a store; see [`Store::trust`].
+#[derive(Debug)]
+pub enum Trust {
+    /// A store of this format, owned by the user and closed to others.
+    Ours,
+    /// Nothing there yet, or an empty directory: the first write makes it.
+    New,
+    /// Anything else, with why: no hit is replayed from it, and no store
+    /// command changes anything in it.
+    Foreign(String),
+}
+
+fn is_empty_dir(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+/// Opens a blob file, never through a symlink (a blob replaced by one is
+/// corrupt).
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                io::Error::new(io::ErrorKind::InvalidData, "blob is a symlink")
+            }
+            _ => e,
+        })
+}
+
+/// Names of the directories maps keep below `tmp/`.
+pub const SCRATCH_PREFIX: &str = "map-";
+
+/// A map's own temp directory (see [`Store::scratch`]), removed on drop.
+pub struct Scratch {
+    _lock: File,
+    _dir: tempfile::TempDir,
+}
+
+/// Whether a directory below `tmp/` belongs to a map that is running:
+/// its lock is held.
+pub fn scratch_in_use(dir: &Path) -> bool {
+    use rustix::fs::{FlockOperation, flock};
+    File::open(dir).is_ok_and(|f| flock(&f, FlockOperation::NonBlockingLockShared).is_err())
+}
+
 /// An exclusive per-key lock, released on drop.
 pub struct KeyLock {
     _file: File,
@@ -67,10 +117,46 @@ pub struct KeyLock {
 
 impl Store {
     pub fn new(root: impl Into<PathBuf>) -> Store {
+        let root = root.into();
         Store {
-            root: root.into(),
+            tmp: root.join("tmp"),
+            root,
             journal: Arc::default(),
         }
+    }
+
+    /// The same store with its temp files in a directory of their own
+    /// below `tmp/`, locked while the returned [`Scratch`] lives: `gc` and
+    /// `clear` leave it alone, and what is pinned there stays.
+    pub fn scratch(&self) -> io::Result<(Store, Scratch)> {
+        use rustix::fs::{FlockOperation, flock};
+        let dir = tempfile::Builder::new()
+            .prefix(SCRATCH_PREFIX)
+            .tempdir_in(self.root.join("tmp"))?;
+        let lock = File::open(dir.path())?;
+        flock(&lock, FlockOperation::NonBlockingLockExclusive)?;
+        let store = Store {
+            tmp: dir.path().to_path_buf(),
+            ..self.clone()
+        };
+        Ok((
+            store,
+            Scratch {
+                _lock: lock,
+                _dir: dir,
+            },
+        ))
+    }
+
+    /// Links a published blob into this store's temp directory, so that
+    /// no eviction can take it before it has been shown; the link goes
+    /// when the returned path is dropped.
+    pub fn pin(&self, blob: &Blob) -> io::Result<tempfile::TempPath> {
+        let object = self.object_path(&blob.digest);
+        let pinned = tempfile::Builder::new()
+            .prefix(".jl-pin")
+            .make_in(&self.tmp, |path| fs::hard_link(&object, path))?;
+        Ok(pinned.into_temp_path())
     }
 
     pub fn root(&self) -> &Path {
@@ -90,7 +176,7 @@ impl Store {
     }
 
     pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
+        self.tmp.clone()
     }
 
     pub fn action_path(&self, key: &Digest) -> PathBuf {
@@ -157,28 +243,97 @@ impl Store {
         serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    /// Creates the layout if needed and checks the format version.
-    pub fn prepare(&self) -> io::Result<()> {
-        let version_file = self.root.join("VERSION");
-        match fs::read_to_string(&version_file) {
-            Ok(v) if v.trim() == STORE_VERSION => return Ok(()),
-            Ok(v) => {
-                return Err(io::Error::other(format!(
-                    "store format {} is not {STORE_VERSION} (use another --store or `jl clear` it)",
-                    v.trim()
-                )));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+    /// Whether jl may use this directory as its store (DESIGN.md section
+    /// 3, Trust): owned by the effective user, writable by nobody else
+    /// (like ssh's StrictModes: then no one else can have put anything
+    /// below it), and marked with the `VERSION` jl knows. On the hit path
+    /// this costs one `stat` and one small read.
+    pub fn trust(&self) -> Trust {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match fs::metadata(&self.root) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Trust::New,
+            Err(e) => return Trust::Foreign(format!("cannot look at it: {e}")),
+        };
+        if !meta.is_dir() {
+            return Trust::Foreign("it is not a directory".into());
         }
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Trust::Foreign(format!(
+                "it is owned by uid {}, not by you (uid {me}), and whoever can write to a store can make it replay anything",
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Trust::Foreign(format!(
+                "others can write to it (mode {:o}), and whoever can write to a store can make it replay anything; chmod 700 it",
+                meta.mode() & 0o777
+            ));
+        }
+        match self.version() {
+            Ok(v) if v == STORE_VERSION => Trust::Ours,
+            Ok(v) => Trust::Foreign(format!(
+                "its VERSION is {v:?}, and this jl knows store format {STORE_VERSION}; use another store, or remove it yourself"
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Empty is new; a store another jl is creating right now
+                // is ours as soon as it holds the creation lock no more.
+                if is_empty_dir(&self.root) {
+                    return Trust::New;
+                }
+                let _settled = File::open(&self.root).and_then(|dir| {
+                    rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockShared)?;
+                    Ok(dir)
+                });
+                match self.version() {
+                    Ok(v) if v == STORE_VERSION => Trust::Ours,
+                    _ => Trust::Foreign(
+                        "it holds files but no VERSION: it is not a jl store (jl makes a store only in an empty or new directory)".into(),
+                    ),
+                }
+            }
+            Err(e) => Trust::Foreign(format!("cannot read its VERSION: {e}")),
+        }
+    }
+
+    fn version(&self) -> io::Result<String> {
+        let text = fs::read_to_string(self.root.join("VERSION"))?;
+        Ok(text.trim_end().to_string())
+    }
+
+    /// Makes the store usable for writing: creates it in a new or empty
+    /// directory, and refuses one jl does not trust.
+    pub fn prepare(&self) -> io::Result<()> {
+        match self.trust() {
+            Trust::Ours => Ok(()),
+            Trust::Foreign(why) => Err(io::Error::other(why)),
+            Trust::New => self.create(),
+        }
+    }
+
+    /// Writes the layout and then `VERSION`, holding a lock on the
+    /// directory so that a jl starting meanwhile waits instead of
+    /// taking a half-made store for a foreign one.
+    fn create(&self) -> io::Result<()> {
+        use rustix::fs::{FlockOperation, flock};
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true).mode(0o700);
+        builder.create(&self.root)?;
+        let dir = File::open(&self.root)?;
+        flock(&dir, FlockOperation::LockExclusive)?;
+        match self.trust() {
+            Trust::Ours => return Ok(()),
+            Trust::Foreign(why) => return Err(io::Error::other(why)),
+            Trust::New => {}
+        }
         for sub in ["objects", "actions", "tmp", "locks", "stat"] {
             builder.create(self.root.join(sub))?;
         }
         let mut tmp = self.temp_file()?;
         tmp.write_all(format!("{STORE_VERSION}\n").as_bytes())?;
-        tmp.persist(&version_file).map_err(|e| e.error)?;
+        tmp.persist(self.root.join("VERSION"))
+            .map_err(|e| e.error)?;
         Ok(())
     }
 
@@ -245,18 +400,37 @@ impl Store {
     }
 
     /// Finishes a blob: publishes it unless empty (empty blobs are implicit).
-    pub fn finish_blob(&self, mut writer: BlobWriter) -> io::Result<Blob> {
+    pub fn finish_blob(&self, writer: BlobWriter) -> io::Result<Blob> {
+        self.finish_blob_pinned(writer, false).map(|(blob, _)| blob)
+    }
+
+    /// As [`Store::finish_blob`]; with `pin`, the blob is also linked into
+    /// this store's temp directory before it is published (see
+    /// [`Store::pin`]), so no eviction between the two can take it.
+    pub fn finish_blob_pinned(
+        &self,
+        mut writer: BlobWriter,
+        pin: bool,
+    ) -> io::Result<(Blob, Option<tempfile::TempPath>)> {
         if let Some(e) = writer.error.take() {
             return Err(e);
         }
         let digest = Digest::from_hasher(&writer.hasher);
+        let mut pinned = None;
         if let Some(file) = writer.file.take() {
+            if pin {
+                let made = tempfile::Builder::new()
+                    .prefix(".jl-pin")
+                    .make_in(&self.tmp, |path| fs::hard_link(file.path(), path))?;
+                pinned = Some(made.into_temp_path());
+            }
             self.publish(file, &digest)?;
         }
-        Ok(Blob {
+        let blob = Blob {
             digest,
             size: writer.size,
-        })
+        };
+        Ok((blob, pinned))
     }
 
     /// Writes `entry` atomically, replacing any older one for its key.
@@ -290,7 +464,15 @@ impl Store {
         if blob.size == 0 && blob.digest == Blob::empty().digest {
             return Ok(Verified::Bytes(Vec::new()));
         }
-        let file = self.open_object(&blob.digest)?;
+        self.verify(self.open_object(&blob.digest)?, blob)
+    }
+
+    /// As [`Store::read_blob`], for a blob pinned at `path`.
+    pub fn read_pinned(&self, path: &Path, blob: &Blob) -> io::Result<Verified> {
+        self.verify(open_no_follow(path)?, blob)
+    }
+
+    fn verify(&self, file: File, blob: &Blob) -> io::Result<Verified> {
         let actual = file.metadata()?.len();
         if actual != blob.size {
             return Err(corrupt(blob, "has the wrong size"));
@@ -310,17 +492,7 @@ impl Store {
     }
 
     fn open_object(&self, digest: &Digest) -> io::Result<File> {
-        // A blob replaced by a symlink is never followed.
-        OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(self.object_path(digest))
-            .map_err(|e| match e.raw_os_error() {
-                Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
-                    io::Error::new(io::ErrorKind::InvalidData, "blob is a symlink")
-                }
-                _ => e,
-            })
+        open_no_follow(&self.object_path(digest))
     }
 
     /// Restores a verified blob to `target` with `mode`: written to a temp

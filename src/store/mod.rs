@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::key::Parts;
 
-pub use local::{BlobWriter, Lookup, Store};
+pub use local::{BlobWriter, Lookup, Store, Trust};
 
 /// Version of the entry format; entries of another format are misses.
 pub const ENTRY_FORMAT: u32 = 2;

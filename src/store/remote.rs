@@ -41,6 +41,9 @@ pub struct Remote {
     transport: Transport,
     /// The URL without credentials, for messages.
     shown: String,
+    /// Every secret a message could carry (user:password, query values,
+    /// `JL_REMOTE_HEADER`'s value), masked by [`Remote::mask`].
+    secrets: Vec<String>,
     read_only: bool,
     off: AtomicBool,
 }
@@ -55,6 +58,8 @@ impl std::fmt::Debug for Remote {
 #[allow(clippy::large_enum_variant)] // one per process
 enum Transport {
     Http {
+        /// `?...` of the URL (a token, say), sent after each name.
+        query: String,
         /// The URL without credentials and without a trailing slash.
         base: String,
         /// `Authorization` from the URL's user:password, and
@@ -111,9 +116,15 @@ impl Remote {
                 ));
             }
         };
+        let mut secrets = secrets_of(url);
+        if let Some((_, value)) = header.and_then(|h| h.split_once(':')) {
+            secrets.push(value.trim().to_string());
+        }
+        secrets.retain(|s| !s.is_empty());
         Ok(Remote {
             transport,
             shown: redact(url),
+            secrets,
             read_only,
             off: AtomicBool::new(false),
         })
@@ -156,8 +167,9 @@ impl Remote {
         store.record("re\n");
         if !self.off.swap(true, Ordering::Relaxed) {
             crate::error::warn(format_args!(
-                "remote cache {} failed ({e}); going on with the local store only",
-                self.shown
+                "remote cache {} failed ({}); going on with the local store only",
+                self.shown,
+                self.mask(&e.to_string())
             ));
         }
     }
@@ -320,9 +332,17 @@ impl Remote {
 
     fn url(&self, name: &str) -> String {
         match &self.transport {
-            Transport::Http { base, .. } => format!("{base}/{name}"),
+            Transport::Http { base, query, .. } => format!("{base}/{name}{query}"),
             Transport::Redis { .. } => unreachable!("redis has no URLs"),
         }
+    }
+
+    /// `text` (an error from the HTTP or Redis client, which may quote a
+    /// request) with every secret replaced by `***`.
+    fn mask(&self, text: &str) -> String {
+        self.secrets.iter().fold(text.to_string(), |t, secret| {
+            t.replace(secret.as_str(), "***")
+        })
     }
 
     /// Adds the configured headers to an HTTP request.
@@ -365,6 +385,7 @@ impl Remote {
 /// The HTTP transport for `url`.
 fn http(url: &str, header: Option<&str>, timeout: Duration) -> Result<Transport, String> {
     let (scheme, rest) = url.split_once("://").expect("checked by the caller");
+    let (rest, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (userinfo, host) = match authority.rsplit_once('@') {
         Some((user, host)) => (Some(user), host),
@@ -390,6 +411,7 @@ fn http(url: &str, header: Option<&str>, timeout: Duration) -> Result<Transport,
         .build()
         .into();
     Ok(Transport::Http {
+        query: query.to_string(),
         base: format!("{scheme}://{host}{}", path.trim_end_matches('/')),
         headers,
         agent,
@@ -420,12 +442,53 @@ fn bad(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
-/// A URL safe to print: credentials replaced by `***`.
+/// A URL safe to print: user:password and every query value replaced
+/// by `***`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
-        _ => url.to_string(),
+    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) =
+        before_query.split_at(before_query.find('/').unwrap_or(before_query.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority.to_string(), |(_, h)| format!("***@{h}"));
+    let mut shown = if scheme.is_empty() {
+        format!("{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=***"),
+                None => pair.to_string(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
     }
+    shown
+}
+
+/// The parts of a URL that may be secret: its userinfo and query values.
+fn secrets_of(url: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = before_query.split('/').next().unwrap_or("");
+    if let Some((user, _)) = authority.rsplit_once('@') {
+        secrets.push(user.to_string());
+    }
+    for pair in query.split('&') {
+        if let Some((_, value)) = pair.split_once('=') {
+            secrets.push(value.to_string());
+        }
+    }
+    secrets
 }
 
 #[cfg(test)]
@@ -452,6 +515,11 @@ mod tests {
             "Remote(https://***@cache.example:8080/jl/)"
         );
         assert_eq!(redact("https://me:secret@h/x"), "https://***@h/x");
+        assert_eq!(
+            redact("https://h/x?token=T0P&sig=abc"),
+            "https://h/x?token=***&sig=***"
+        );
+        assert_eq!(redact("redis://:pw@h:6379/0"), "redis://***@h:6379/0");
         assert!(Remote::new("ftp://h", None, false, Duration::from_secs(5), None).is_err());
     }
 }

@@ -35,18 +35,22 @@ pub fn required_store(args: &StoreArgs) -> anyhow::Result<Store> {
 }
 
 /// The store `jl run` and `jl map` use: none (with one warning) when the
-/// directory is not one jl trusts, so nothing is replayed from it.
-fn trusted_store(args: &StoreArgs) -> Option<Store> {
-    let store = store(args)?;
+/// directory is not one jl trusts, so nothing is replayed from it; and
+/// whether it exists yet.
+fn trusted_store(args: &StoreArgs) -> (Option<Store>, bool) {
+    let Some(store) = store(args) else {
+        return (None, false);
+    };
     match store.trust() {
         Trust::Foreign(why) => {
             crate::run::store_warning(format_args!(
                 "store {} is not used: {why}",
                 store.root().display()
             ));
-            None
+            (None, false)
         }
-        Trust::Ours | Trust::New => Some(store),
+        Trust::Ours => (Some(store), true),
+        Trust::New => (Some(store), false),
     }
 }
 
@@ -78,13 +82,19 @@ fn absolute(path: &std::path::Path) -> PathBuf {
 }
 
 pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
-    let store = if use_store {
+    let (store, exists) = if use_store {
         trusted_store(&key.store)
     } else {
-        None
+        (None, false)
     };
     Settings {
-        stat: store.as_ref().map(Store::stat_cache).unwrap_or_default(),
+        // A store that does not exist yet is made by the first commit, in
+        // an empty directory: digests are not remembered on disk before.
+        stat: store
+            .as_ref()
+            .filter(|_| exists)
+            .map(Store::stat_cache)
+            .unwrap_or_default(),
         refresh_asked_ms: None,
         store,
         key: key_options(key),

@@ -235,9 +235,11 @@ fn read_slot(slot: &Path) -> Option<Digest> {
 }
 
 /// Best effort: a cache that cannot be written only costs a rehash later.
+/// Only the fan-out directory is made: a store not made yet (no `stat/`)
+/// gets nothing written into it.
 fn write_slot(slot: &Path, digest: Digest) {
     let Some(dir) = slot.parent() else { return };
-    let _ = std::fs::create_dir_all(dir);
+    let _ = std::fs::create_dir(dir);
     let tmp = dir.join(format!(".{}.{}", std::process::id(), digest.hex()));
     if std::fs::write(&tmp, digest.hex()).is_ok() && std::fs::rename(&tmp, slot).is_err() {
         let _ = std::fs::remove_file(&tmp);

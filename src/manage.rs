@@ -591,6 +591,9 @@ fn collect(
         dry_run,
         ..GcReport::default()
     };
+    if !matches!(store.trust(), crate::store::Trust::Ours) {
+        return report; // not made yet: nothing to collect, nothing to write
+    }
     let now = SystemTime::now();
     let mut entries: Vec<(u64, PathBuf, Option<Entry>)> = store
         .entry_files()

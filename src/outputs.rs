@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::key;
 use crate::store::{OutputFile, RawPath, Store};
 
@@ -150,6 +151,44 @@ fn record_dir(
         }
     }
     Ok(())
+}
+
+/// A digest of what is at the declared outputs now: every path's type,
+/// mode, content or link target. A failure stored with
+/// `--cache-failures` keeps the state its run started from, and is
+/// replayed only from that same state: a failing command often leaves
+/// its outputs as it found them, and then what it "left" is not its own.
+pub fn state(declared: &[PathBuf], stat: &crate::digest::StatCache) -> io::Result<Digest> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut enc = key::Encoder::default();
+    for out in declared {
+        enc.bytes(out.as_os_str().as_bytes());
+        let walk = walkdir::WalkDir::new(out)
+            .follow_links(false)
+            .sort_by_file_name();
+        for entry in walk {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e)
+                    if e.io_error()
+                        .is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+                {
+                    enc.bytes(b"absent");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let meta = entry.metadata().map_err(io::Error::from)?;
+            enc.bytes(entry.path().as_os_str().as_bytes());
+            enc.u64(u64::from(meta.permissions().mode()));
+            if meta.is_file() {
+                enc.bytes(&stat.digest_file(entry.path())?.digest.0);
+            } else if meta.is_symlink() {
+                enc.bytes(fs::read_link(entry.path())?.as_os_str().as_bytes());
+            }
+        }
+    }
+    Ok(Digest::of(&enc.0))
 }
 
 /// The declared outputs an entry describes, as it stores them.

@@ -193,6 +193,12 @@ fn find_in(
             entry.exit_code
         ));
     }
+    if let Some(from) = entry.failed_from {
+        let now = crate::outputs::state(&action.outputs, &settings.stat);
+        if now.ok() != Some(from) {
+            return Err("the declared outputs are not as the stored failure found them".into());
+        }
+    }
     let stale = match age(settings, &entry) {
         Age::Expired => return Err("expired (older than --ttl)".into()),
         Age::Stale => true,
@@ -425,6 +431,10 @@ pub fn perform(
             }
         }
     }
+    // Only a failure needs it, and only one that may be stored.
+    let outputs_before = cacheable
+        .filter(|(a, _)| settings.cache_failures && !a.outputs.is_empty())
+        .and_then(|(a, _)| crate::outputs::state(&a.outputs, &settings.stat).ok());
     let capture = || match (cacheable, &live) {
         (Some((_, store)), Live::Terminal) => Some(store.blob_writer()),
         (Some((_, store)), Live::Deferred) => Some(store.blob_writer().keeping()),
@@ -520,9 +530,14 @@ pub fn perform(
             };
             let published = (finish(out_capture), finish(err_capture));
             let result = match &published {
-                (Ok((out, _)), Ok((err, _))) => {
-                    commit(store, action, &finished, (*out, *err), discovered.as_ref())
-                }
+                (Ok((out, _)), Ok((err, _))) => commit(
+                    store,
+                    action,
+                    &finished,
+                    (*out, *err),
+                    discovered.as_ref(),
+                    outputs_before,
+                ),
                 (Err(e), _) | (_, Err(e)) => Err(io::Error::new(e.kind(), e.to_string())),
             };
             match result {
@@ -588,7 +603,17 @@ fn commit(
     finished: &Finished,
     (stdout, stderr): (Blob, Blob),
     traced: Option<&crate::deps::Discovered>,
+    outputs_before: Option<Digest>,
 ) -> io::Result<(u64, Entry)> {
+    let failed_from = match (finished.status.success(), action.outputs.is_empty()) {
+        (false, false) => Some(outputs_before.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the declared outputs could not be read before the run",
+            )
+        })?),
+        _ => None,
+    };
     let cwd = std::env::current_dir().unwrap_or_default();
     let (key, deps, deleted, recorded) = match traced {
         Some(found) => {
@@ -627,6 +652,7 @@ fn commit(
         output_dirs: recorded.dirs,
         output_links: recorded.links,
         absent: recorded.absent,
+        failed_from,
         deps,
         deleted,
     };

@@ -15,3 +15,4 @@ mod shell;
 mod slurm;
 mod store;
 mod trace;
+mod trust;

@@ -465,7 +465,10 @@ impl World {
             Cmd::StdinCat => (vec![], words(&["cat"], &[])),
             Cmd::StdinWc => (vec![], words(&["wc", "-c"], &[])),
             Cmd::StdinSort => (vec![], words(&["sort"], &[])),
-            Cmd::CopyOut(src, false) => (vec!["-o", "out"], sh(r#"cp -- "$1" out"#, &[src])),
+            Cmd::CopyOut(src, false) => (
+                vec!["-o", "out"],
+                sh(r#"rm -rf out && cp -- "$1" out"#, &[src]),
+            ),
             Cmd::CopyOut(src, true) => (
                 vec!["-o", "outd"],
                 sh(r#"rm -rf outd && cp -RH -- "$1" outd"#, &[src]),

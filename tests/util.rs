@@ -244,7 +244,7 @@ impl Drop for Mount {
 /// permission bits), mode 0500 otherwise.
 pub fn read_only_dir(dir: &Path) -> Option<Mount> {
     if is_root() {
-        Some(Mount::tmpfs(dir, "1m", "ro"))
+        Some(Mount::tmpfs(dir, "1m", "ro,mode=0700"))
     } else {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir).unwrap();

@@ -68,10 +68,11 @@ impl Store {
 
     /// Records a measured store size, spread evenly over the counters.
     pub fn ledger_reset(&self, total: u64) -> io::Result<()> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(self.ledger_dir())?;
+        // Not recursive: a store that is not made yet gets nothing.
+        match fs::DirBuilder::new().mode(0o700).create(self.ledger_dir()) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
         for shard in 0..SHARDS {
             let mut file = self.ledger_file(shard as usize)?;
             flock(&file, FlockOperation::LockExclusive)?;

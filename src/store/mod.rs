@@ -47,6 +47,10 @@ pub struct Entry {
     /// Declared outputs the run left absent: removed on a hit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<RawPath>,
+    /// For a failure stored with `--cache-failures`: the state of the
+    /// declared outputs its run started from (see `outputs::state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_from: Option<Digest>,
     /// What a `--trace` run was found to depend on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<crate::deps::Dep>,

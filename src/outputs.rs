@@ -214,7 +214,7 @@ pub fn check(d: &Described<'_>, declared: &[PathBuf]) -> Result<(), String> {
     let dirs: HashSet<PathBuf> = d.dirs.iter().map(|x| x.path.to_path()).collect();
     let mut seen = HashSet::new();
     for path in d.paths() {
-        let top = declared.iter().any(|o| *o == path);
+        let top = declared.contains(&path);
         let inside = declared.iter().any(|o| key::is_within(&path, o))
             && path.parent().is_some_and(|p| dirs.contains(p));
         if !(top || inside) || !seen.insert(path.clone()) {

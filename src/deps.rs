@@ -15,18 +15,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{self, Digest, Identity, StatCache};
 use crate::store::{RawPath, Store};
-use crate::trace::{Accesses, Before};
+use crate::trace::{Accesses, Before, Named};
 
-/// One fact a traced result depends on. Paths under the working
-/// directory are kept relative to it, so a project that moves still hits.
+/// One fact a traced result depends on. Paths the command named relative
+/// to its working directory and found under it are kept relative to it,
+/// so a project that moves still hits; paths it named absolutely stay
+/// absolute.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Dep {
-    /// Read (opened, executed): its content.
-    File { path: RawPath, digest: Digest },
-    /// Looked at and there (a directory or not). For a file, its
-    /// identity too: a program that decides by `stat` alone (make's
-    /// mtimes, python's cached bytecode) must see a changed file as one.
+    /// Read (opened, executed): its content and permission bits, and with
+    /// `stat` the size and mtime the command also saw.
+    File {
+        path: RawPath,
+        digest: Digest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stat: Option<[i64; 3]>,
+    },
+    /// Looked at and there (a directory or not). For a file whose
+    /// metadata it read, its identity too: a program that decides by
+    /// `stat` alone (make's mtimes, python's cached bytecode) must see a
+    /// changed file as one.
     Exists {
         path: RawPath,
         dir: bool,
@@ -35,6 +46,9 @@ pub enum Dep {
     },
     /// Looked for and not there.
     Absent { path: RawPath },
+    /// A symlink, by its target text: one the command looked at without
+    /// following (`readlink`, `lstat`), or one a path went through.
+    Link { path: RawPath, target: RawPath },
     /// A directory whose entries were read: their names, but for the
     /// ones the command itself created.
     Listing {
@@ -51,6 +65,7 @@ impl Dep {
             Dep::File { path, .. }
             | Dep::Exists { path, .. }
             | Dep::Absent { path }
+            | Dep::Link { path, .. }
             | Dep::Listing { path, .. } => path.to_path(),
         }
     }
@@ -59,12 +74,30 @@ impl Dep {
     pub fn holds(&self, stat: &StatCache) -> bool {
         let path = self.path();
         match self {
-            Dep::File { digest, .. } => stat.digest_file(&path).is_ok_and(|d| d.digest == *digest),
+            Dep::File {
+                digest,
+                mode,
+                stat: seen,
+                ..
+            } => {
+                let Ok(m) = std::fs::metadata(&path) else {
+                    return false;
+                };
+                use std::os::unix::fs::MetadataExt;
+                mode.is_none_or(|mode| crate::trace::file_mode(&m) == mode)
+                    && seen.is_none_or(|[size, secs, nanos]| {
+                        [m.size() as i64, m.mtime(), m.mtime_nsec()] == [size, secs, nanos]
+                    })
+                    && stat.digest_file(&path).is_ok_and(|d| d.digest == *digest)
+            }
             Dep::Exists { dir, identity, .. } => std::fs::metadata(&path).is_ok_and(|m| {
                 m.is_dir() == *dir && identity.is_none_or(|then| then == digest::identity(&m))
             }),
             Dep::Absent { .. } => {
                 std::fs::metadata(&path).is_err_and(|e| e.raw_os_error().is_some_and(is_absence))
+            }
+            Dep::Link { target, .. } => {
+                std::fs::read_link(&path).is_ok_and(|now| now == target.to_path())
             }
             Dep::Listing { digest, skip, .. } => listing(&path, skip).ok() == Some(*digest),
         }
@@ -78,6 +111,7 @@ impl Dep {
             Dep::Exists { dir: true, .. } if !path.ends_with('/') => format!("found   {path}/"),
             Dep::Exists { .. } => format!("found   {path}"),
             Dep::Absent { .. } => format!("absent  {path}"),
+            Dep::Link { target, .. } => format!("link    {path} -> {}", target.display()),
             Dep::Listing { digest, .. } => format!("listed  {path}/ {}", &digest.hex()[..12]),
         }
     }
@@ -110,19 +144,42 @@ fn listing(dir: &Path, skip: &[RawPath]) -> io::Result<Digest> {
 #[derive(Debug, Default)]
 pub struct Discovered {
     pub deps: Vec<Dep>,
-    /// Files written under the working directory or an allowed root.
-    pub outputs: Vec<PathBuf>,
-    /// Files there before the run and removed by it.
-    pub deleted: Vec<PathBuf>,
+    /// Files written under the working directory or an allowed root, with
+    /// where an entry keeps them and whether the command set their times.
+    pub outputs: Vec<(PathBuf, RawPath, bool)>,
+    /// Files there before the run and removed by it, as an entry keeps them.
+    pub deleted: Vec<RawPath>,
 }
 
-/// A path as an entry keeps it: relative when under `cwd`.
-pub fn kept(path: &Path, cwd: &Path) -> RawPath {
+/// The ways an entry keeps `path`: relative to `cwd` when the command
+/// named it relatively and it lies there, absolute when it named it
+/// absolutely (both, when it did both).
+fn kept_forms(path: &Path, named: Option<&Named>, cwd: &Path) -> Vec<RawPath> {
+    let named = named.copied().unwrap_or(Named {
+        relative: true,
+        absolute: false,
+    });
+    let mut forms = Vec::new();
     match path.strip_prefix(cwd) {
-        Ok(rest) if rest.as_os_str().is_empty() => RawPath::new(Path::new(".")),
-        Ok(rest) => RawPath::new(rest),
-        Err(_) => RawPath::new(path),
+        Ok(rest) if named.relative => forms.push(RawPath::new(if rest.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rest
+        })),
+        _ if named.relative => forms.push(RawPath::new(path)),
+        _ => {}
     }
+    if named.absolute && !forms.contains(&RawPath::new(path)) {
+        forms.push(RawPath::new(path));
+    }
+    forms
+}
+
+/// The one place an entry restores `path` to: absolute when the command
+/// ever named it absolutely.
+fn kept_output(path: &Path, named: Option<&Named>, cwd: &Path) -> RawPath {
+    let forms = kept_forms(path, named, cwd);
+    forms.last().cloned().unwrap_or_else(|| RawPath::new(path))
 }
 
 /// Turns what a traced run touched into dependencies and outputs, or says
@@ -141,19 +198,29 @@ pub fn discover(
     let moved = |path: &Path| format!("input '{}' changed while the command ran", path.display());
     for (path, seen) in &acc.paths {
         let in_roots = roots.iter().any(|r| path.starts_with(r));
+        let named = acc.named.get(path);
         let now = std::fs::symlink_metadata(path);
         if seen.written && in_roots {
             match &now {
-                Ok(m) if m.is_file() => found.outputs.push(path.clone()),
+                Ok(m) if m.is_file() => {
+                    let kept = kept_output(path, named, cwd);
+                    found.outputs.push((path.clone(), kept, seen.times_set));
+                }
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(format!(
                         "it made the symlink '{}', which --trace does not restore",
                         path.display()
                     ));
                 }
-                Ok(m) if m.is_dir() => {
+                Ok(m) if m.is_dir() && !seen.times_set => {
                     return Err(format!(
                         "it moved the directory '{}' into place, which --trace does not restore",
+                        path.display()
+                    ));
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(format!(
+                        "it made '{}', which is not a file, and --trace does not restore it",
                         path.display()
                     ));
                 }
@@ -161,19 +228,26 @@ pub fn discover(
             }
         }
         let exists_now = now.is_ok();
-        // What the command sees at `path` now: `now` itself unless a
-        // symlink has to be followed.
-        let followed = || match &now {
-            Ok(m) if !m.file_type().is_symlink() => Ok(m.clone()),
-            _ => std::fs::metadata(path),
-        };
         if seen.removed && in_roots && seen.before != Before::Untouched && !exists_now {
-            found.deleted.push(path.clone());
+            found.deleted.push(kept_output(path, named, cwd));
         }
-        let path_kept = || kept(path, cwd);
-        match seen.before {
+        let forms = kept_forms(path, named, cwd);
+        let mut push = |dep: &dyn Fn(RawPath) -> Dep| {
+            found.deps.extend(forms.iter().cloned().map(dep));
+        };
+        match &seen.before {
             Before::Untouched => {}
-            Before::Read { digest, identity } => {
+            Before::Read {
+                digest,
+                identity,
+                mode,
+                stat_by,
+            } => {
+                // What `stat` showed counts, unless the process that looked
+                // is the one that then changed or removed it (`rm`).
+                let changed = seen.written || seen.removed;
+                let looked = stat_by.filter(|by| !(changed && seen.changed_by == Some(*by)));
+                let seen_stat = looked.and(*identity).map(|id| [id[2], id[3], id[4]]);
                 if seen.written || seen.removed {
                     let Some(digest) = digest else {
                         return Err(format!(
@@ -181,43 +255,78 @@ pub fn discover(
                             path.display()
                         ));
                     };
-                    found.deps.push(Dep::File {
-                        path: path_kept(),
-                        digest,
+                    push(&|path| Dep::File {
+                        path,
+                        digest: *digest,
+                        mode: *mode,
+                        stat: seen_stat,
                     });
                     continue;
                 }
-                match followed() {
+                let followed = match &now {
+                    Ok(m) if !m.file_type().is_symlink() => Ok(m.clone()),
+                    _ => std::fs::metadata(path),
+                };
+                match followed {
                     Ok(m) if m.is_file() => {
                         let d = stat.digest_file(path).map_err(|_| moved(path))?;
                         if identity.is_some_and(|then| then != d.identity) {
                             return Err(moved(path));
                         }
-                        found.deps.push(Dep::File {
-                            path: path_kept(),
+                        push(&|path| Dep::File {
+                            path,
                             digest: d.digest,
+                            mode: *mode,
+                            stat: seen_stat,
                         });
                     }
-                    Ok(m) => found.deps.push(Dep::Exists {
-                        path: path_kept(),
+                    Ok(m) => push(&|path| Dep::Exists {
+                        path,
                         dir: m.is_dir(),
                         identity: None,
                     }),
                     Err(_) => return Err(moved(path)),
                 }
             }
-            Before::Exists if !seen.written && !seen.made_dir => {
-                let meta = followed().ok();
-                found.deps.push(Dep::Exists {
-                    path: path_kept(),
-                    dir: seen.was_dir || meta.as_ref().is_some_and(|m| m.is_dir()),
-                    identity: meta.filter(|m| m.is_file()).map(|m| digest::identity(&m)),
-                });
+            // What the command saw there, even if it wrote there later
+            // (make's target: absent, or older than its prerequisite).
+            // What one process looked at and then changed itself counts
+            // by its kind alone (`as` stats its output, `rm` what it
+            // removes); what it changed after another one looked (make's
+            // target, written by a recipe) counts as it was seen.
+            Before::Exists { dir, .. }
+                if (seen.written || seen.removed) && seen.changed_by_its_looker() =>
+            {
+                push(&|path| Dep::Exists {
+                    path,
+                    dir: *dir || seen.was_dir,
+                    identity: None,
+                })
             }
-            Before::Absent if !seen.written && !seen.made_dir && !exists_now => {
-                found.deps.push(Dep::Absent { path: path_kept() });
-            }
-            Before::Exists | Before::Absent => {}
+            Before::Exists {
+                link: Some(target), ..
+            } => push(&|path| Dep::Link {
+                path,
+                target: RawPath::new(target),
+            }),
+            Before::Exists { dir, identity, .. } if !seen.made_dir => push(&|path| Dep::Exists {
+                path,
+                dir: *dir || seen.was_dir,
+                identity: *identity,
+            }),
+            Before::Absent => push(&|path| Dep::Absent { path }),
+            Before::Exists { .. } => {}
+        }
+    }
+    for (link, target) in &acc.links {
+        if acc.paths.get(link).is_some_and(|s| s.written || s.removed) {
+            continue;
+        }
+        for path in kept_forms(link, acc.named.get(link), cwd) {
+            found.deps.push(Dep::Link {
+                path,
+                target: RawPath::new(target),
+            });
         }
     }
     for dir in &acc.listed {
@@ -231,13 +340,16 @@ pub fn discover(
             .filter_map(|(p, _)| Some(RawPath::new(Path::new(p.file_name()?))))
             .collect();
         if let Ok(digest) = listing(dir, &skip) {
-            found.deps.push(Dep::Listing {
-                path: kept(dir, cwd),
-                digest,
-                skip,
-            });
+            for path in kept_forms(dir, acc.named.get(dir), cwd) {
+                found.deps.push(Dep::Listing {
+                    path,
+                    digest,
+                    skip: skip.clone(),
+                });
+            }
         }
     }
+    found.deps.dedup();
     Ok(found)
 }
 

@@ -91,17 +91,26 @@ pub fn record(store: &Store, declared: &[PathBuf]) -> io::Result<Recorded> {
 }
 
 fn record_file(store: &Store, path: &Path, rec: &mut Recorded) -> io::Result<()> {
-    rec.files.push(store_file(store, path, RawPath::new(path))?);
+    rec.files
+        .push(store_file(store, path, RawPath::new(path), false)?);
     Ok(())
 }
 
-/// Stores one output file, to be restored at `kept`.
-pub fn store_file(store: &Store, path: &Path, kept: RawPath) -> io::Result<OutputFile> {
-    let mode = fs::metadata(path)?.permissions().mode() & 0o777;
+/// Stores one output file, to be restored at `kept` (with the mtime it
+/// has when `keep_mtime`).
+pub fn store_file(
+    store: &Store,
+    path: &Path,
+    kept: RawPath,
+    keep_mtime: bool,
+) -> io::Result<OutputFile> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path)?;
     Ok(OutputFile {
         path: kept,
         blob: store.store_file(path)?,
-        mode,
+        mode: meta.permissions().mode() & 0o777,
+        mtime: keep_mtime.then(|| (meta.mtime(), meta.mtime_nsec() as u32)),
     })
 }
 

@@ -215,7 +215,7 @@ fn find_in(
         for out in &entry.outputs {
             store.read_blob(&out.blob)?;
         }
-        let restore_file = |f: &OutputFile| store.restore(&f.blob, f.mode, &f.path.to_path());
+        let restore_file = |f: &OutputFile| store.restore(f, &f.path.to_path());
         if settings.key.trace {
             entry.outputs.iter().try_for_each(restore_file)?;
             remove_deleted(&entry.deleted)?;
@@ -459,7 +459,12 @@ pub fn perform(
     };
     let (mut finished, accesses) = match cacheable.filter(|_| settings.key.trace) {
         Some((_, store)) => {
-            let accesses = Accesses::new(trace_ignored(settings, store), settings.stat_cache());
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let accesses = Accesses::new(
+                trace_ignored(settings, store),
+                trace_roots(settings, &cwd),
+                settings.stat_cache(),
+            );
             let (finished, accesses) = crate::trace::run(job, stdout, stderr, accesses)?;
             (finished, Some(accesses))
         }
@@ -617,19 +622,17 @@ fn commit(
     let cwd = std::env::current_dir().unwrap_or_default();
     let (key, deps, deleted, recorded) = match traced {
         Some(found) => {
-            let files = found
-                .outputs
-                .iter()
-                .map(|path| crate::outputs::store_file(store, path, crate::deps::kept(path, &cwd)));
+            let files = found.outputs.iter().map(|(path, kept, times)| {
+                crate::outputs::store_file(store, path, kept.clone(), *times)
+            });
             let recorded = crate::outputs::Recorded {
                 files: files.collect::<io::Result<_>>()?,
                 ..Default::default()
             };
-            let deleted = found.deleted.iter().map(|p| crate::deps::kept(p, &cwd));
             (
                 crate::deps::candidate_key(&action.key, &found.deps),
                 found.deps.clone(),
-                deleted.collect(),
+                found.deleted.clone(),
                 recorded,
             )
         }

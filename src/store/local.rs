@@ -495,10 +495,12 @@ impl Store {
         open_no_follow(&self.object_path(digest))
     }
 
-    /// Restores a verified blob to `target` with `mode`: written to a temp
-    /// name beside it and renamed, so a reader never sees half a file. The
-    /// restored file gets the current time as mtime.
-    pub fn restore(&self, blob: &Blob, mode: u32, target: &Path) -> io::Result<()> {
+    /// Restores an output file's verified blob to `target` with its mode:
+    /// written to a temp name beside it and renamed, so a reader never
+    /// sees half a file. The restored file gets the current time as mtime
+    /// unless the command had set one itself.
+    pub fn restore(&self, file: &crate::store::OutputFile, target: &Path) -> io::Result<()> {
+        let blob = &file.blob;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -518,7 +520,11 @@ impl Store {
             }
         }
         tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+            .set_permissions(fs::Permissions::from_mode(file.mode & 0o7777))?;
+        if let Some((secs, nanos)) = file.mtime {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::new(secs.max(0) as u64, nanos);
+            tmp.as_file().set_modified(at)?;
+        }
         tmp.persist(target).map(drop).map_err(|e| e.error)
     }
 

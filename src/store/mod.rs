@@ -100,6 +100,11 @@ pub struct OutputFile {
     pub path: RawPath,
     pub blob: Blob,
     pub mode: u32,
+    /// The mtime (seconds, nanoseconds) the command set itself (`touch
+    /// -d`, `cp -p`, `tar x`), restored as it was; others get the time of
+    /// the restore, so make sees a fresh target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<(i64, u32)>,
 }
 
 /// A path kept exactly: a JSON string when it is UTF-8, else its bytes.

@@ -8,6 +8,7 @@
 //! output too. `deps` turns the result into an entry's dependency list.
 
 pub mod filter;
+mod resolve;
 mod tracer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,25 +19,45 @@ use crate::digest::{Digest, Identity, StatCache, identity};
 pub use tracer::run;
 
 /// What the command found at a path before it changed anything there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Before {
     /// Its first touch was a write or create that ignored what was there.
     Untouched,
     /// Opened for reading or executed. `digest` is taken when the command
     /// is about to change or remove the file (else after the run), and
-    /// `identity` when it was first read, to notice a change meanwhile.
+    /// `identity` and `mode` when it was first read, to notice a change
+    /// meanwhile; `stat_by` is the process that also looked at its
+    /// metadata, if one did.
     Read {
         digest: Option<Digest>,
         identity: Option<Identity>,
+        mode: Option<u32>,
+        stat_by: Option<i32>,
     },
-    /// Looked at (stat, access, readlink) and there.
-    Exists,
+    /// Looked at and there: a directory or not, its identity when the
+    /// command read its metadata (`stat`, `access`), or the target of the
+    /// symlink it looked at without following (`lstat`, `readlink`).
+    Exists {
+        dir: bool,
+        identity: Option<Identity>,
+        link: Option<PathBuf>,
+    },
     /// Looked for and not there.
     Absent,
 }
 
-/// Everything the command did at one path.
+/// How a call looked at a path that it did not read or change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Look {
+    /// Whether something is there, and whether it is a directory (an
+    /// `open` that failed, `O_PATH`, `mkdir` finding it there).
+    Kind,
+    /// Its metadata (`stat`, `statx`, `access`): the whole identity.
+    Stat,
+}
+
+/// Everything the command did at one path.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
     pub before: Before,
     pub written: bool,
@@ -46,6 +67,13 @@ pub struct Seen {
     pub was_dir: bool,
     /// Created as a directory.
     pub made_dir: bool,
+    /// Its times were set by the command (`touch -d`, `cp -p`, `tar x`).
+    pub times_set: bool,
+    /// The process that first looked at it, and the one that first
+    /// changed it: when they differ (make looked, its recipe wrote), what
+    /// was seen decided whether the change happened at all.
+    pub looked_by: Option<i32>,
+    pub changed_by: Option<i32>,
 }
 
 impl Seen {
@@ -56,30 +84,60 @@ impl Seen {
             removed: false,
             was_dir: false,
             made_dir: false,
+            times_set: false,
+            looked_by: None,
+            changed_by: None,
         }
     }
+
+    /// Whether the process that changed the path is the one that looked
+    /// at it first (`as` stats its output, then writes it; `rm` stats
+    /// what it removes).
+    pub fn changed_by_its_looker(&self) -> bool {
+        self.looked_by.is_some() && self.looked_by == self.changed_by
+    }
+}
+
+/// How the command named a path: relative to a working directory (such
+/// paths move with a checkout), absolutely, or both ways.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Named {
+    pub relative: bool,
+    pub absolute: bool,
 }
 
 /// What one traced run touched.
 #[derive(Debug)]
 pub struct Accesses {
+    /// Every path as the kernel resolved it (absolute, physical).
     pub paths: BTreeMap<PathBuf, Seen>,
+    /// Symlinks a path went through, with the target each had then.
+    pub links: BTreeMap<PathBuf, PathBuf>,
+    /// How each path was named.
+    pub named: BTreeMap<PathBuf, Named>,
     /// Directories whose entries were read.
     pub listed: BTreeSet<PathBuf>,
     /// Why the result must not be cached, if it must not.
     pub uncacheable: Option<String>,
     ignore: Vec<PathBuf>,
+    /// Where outputs are kept: a file moved from there to elsewhere is
+    /// an effect no hit could redo.
+    roots: Vec<PathBuf>,
     stat: StatCache,
 }
 
 impl Accesses {
-    /// Paths under any of `ignore` are not recorded.
-    pub fn new(ignore: Vec<PathBuf>, stat: StatCache) -> Accesses {
+    /// Paths under any of `ignore` are not recorded; `roots` are where
+    /// outputs are kept.
+    pub fn new(ignore: Vec<PathBuf>, roots: Vec<PathBuf>, stat: StatCache) -> Accesses {
         Accesses {
             paths: BTreeMap::new(),
+            links: BTreeMap::new(),
+            named: BTreeMap::new(),
             listed: BTreeSet::new(),
             uncacheable: None,
             ignore,
+            roots,
             stat,
         }
     }
@@ -88,92 +146,207 @@ impl Accesses {
         self.ignore.iter().any(|prefix| path.starts_with(prefix))
     }
 
+    /// Whether `path` lies where outputs are kept.
+    pub fn in_roots(&self, path: &Path) -> bool {
+        self.roots.iter().any(|r| path.starts_with(r))
+    }
+
+    /// The command named `path` (resolved) absolutely or not.
+    pub fn name(&mut self, path: &Path, absolute: bool) {
+        if self.is_ignored(path) {
+            return;
+        }
+        let named = self.named.entry(path.to_path_buf()).or_default();
+        if absolute {
+            named.absolute = true;
+        } else {
+            named.relative = true;
+        }
+    }
+
+    /// A path went through the symlink `link`, whose target was `target`.
+    pub fn passed_link(&mut self, link: PathBuf, target: PathBuf, absolute: bool) {
+        if self.is_ignored(&link) {
+            return;
+        }
+        // A link the command made itself is its own doing, not an input.
+        if self.paths.get(&link).is_some_and(|s| s.written) {
+            return;
+        }
+        self.name(&link, absolute);
+        self.links.entry(link).or_insert(target);
+    }
+
     /// The command opened `path` for reading, or executed it.
     pub fn read(&mut self, path: PathBuf) {
         if self.is_ignored(&path) {
             return;
         }
-        let identity = std::fs::metadata(&path).ok().map(|m| identity(&m));
-        let read = Before::Read {
+        let meta = std::fs::metadata(&path).ok();
+        let (identity, mode) = match &meta {
+            Some(m) => (Some(identity(m)), Some(file_mode(m))),
+            None => (None, None),
+        };
+        let read = |stat_by| Before::Read {
             digest: None,
             identity,
+            mode,
+            stat_by,
         };
-        let seen = self.paths.entry(path).or_insert(Seen::new(read));
-        if !seen.written && matches!(seen.before, Before::Exists | Before::Absent) {
-            seen.before = read;
+        let seen = self.paths.entry(path).or_insert(Seen::new(read(None)));
+        if seen.written {
+            return;
+        }
+        match seen.before {
+            Before::Exists {
+                identity: Some(_), ..
+            } => seen.before = read(seen.looked_by),
+            Before::Exists { .. } | Before::Absent => seen.before = read(None),
+            Before::Read { .. } | Before::Untouched => {}
         }
     }
 
-    /// The command looked for `path` and found it there or not.
-    pub fn probe(&mut self, path: PathBuf, found: bool) {
+    /// The command looked at `path` (resolved as the call resolves it;
+    /// `no_follow`: a symlink there counts by its target text) and what
+    /// it found is the state there now.
+    pub fn look(&mut self, pid: i32, path: PathBuf, how: Look, no_follow: bool) {
         if self.is_ignored(&path) {
             return;
         }
-        let before = if found {
-            Before::Exists
-        } else {
-            Before::Absent
+        let found = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() && no_follow => Before::Exists {
+                dir: false,
+                identity: None,
+                link: std::fs::read_link(&path).ok(),
+            },
+            Ok(m) => Before::Exists {
+                dir: m.is_dir(),
+                identity: (how == Look::Stat && !m.is_dir()).then(|| identity(&m)),
+                link: None,
+            },
+            Err(e) if e.raw_os_error().is_some_and(crate::deps::is_absence) => Before::Absent,
+            Err(e) => {
+                self.refuse(format!("jl cannot look at '{}': {e}", path.display()));
+                return;
+            }
         };
-        self.paths.entry(path).or_insert(Seen::new(before));
+        match self.paths.get_mut(&path) {
+            None => {
+                let mut seen = Seen::new(found);
+                seen.looked_by = Some(pid);
+                self.paths.insert(path, seen);
+            }
+            // A later, closer look at what was only seen to be there.
+            Some(seen) if !seen.written && !seen.removed => match (&mut seen.before, found) {
+                (
+                    Before::Exists { identity: had, .. },
+                    Before::Exists {
+                        identity: Some(now),
+                        ..
+                    },
+                ) if had.is_none() => *had = Some(now),
+                (Before::Read { stat_by, .. }, _) if how == Look::Stat => {
+                    stat_by.get_or_insert(pid);
+                }
+                _ => {}
+            },
+            Some(_) => {}
+        }
     }
 
     /// The command is about to write to `path` (or rename or link onto
     /// it); `keeps_content` when what is there now shapes the result
     /// (appending, truncating to a length, renaming it elsewhere).
-    pub fn will_change(&mut self, path: &Path, keeps_content: bool) {
+    pub fn will_change(&mut self, pid: i32, path: &Path, keeps_content: bool) {
         if self.is_ignored(path) {
             return;
+        }
+        if let Some(seen) = self.paths.get_mut(path) {
+            seen.changed_by.get_or_insert(pid);
         }
         let digest = || {
             StatCache::digest_file(&self.stat, path)
                 .ok()
                 .map(|d| d.digest)
         };
-        match self.paths.get(path) {
+        match self.paths.get(path).cloned() {
             Some(seen) if seen.written || seen.removed => {}
             Some(Seen {
                 before:
                     Before::Read {
                         digest: None,
                         identity,
+                        mode,
+                        stat_by,
                     },
                 ..
             }) => {
                 let before = Before::Read {
                     digest: digest(),
-                    identity: *identity,
+                    identity,
+                    mode,
+                    stat_by,
                 };
-                self.paths.insert(path.to_path_buf(), Seen::new(before));
+                let seen = self.paths.get_mut(path).expect("just matched");
+                seen.before = before;
             }
             Some(Seen {
                 before: Before::Read { .. } | Before::Untouched,
                 ..
             }) => {}
             seen => {
-                let exists = seen.is_none_or(|s| s.before == Before::Exists);
-                let is_file = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-                let before = if keeps_content && exists && is_file {
-                    Before::Read {
+                let meta = std::fs::metadata(path).ok().filter(|m| m.is_file());
+                let exists = match &seen {
+                    None => true,
+                    Some(s) => matches!(s.before, Before::Exists { .. }),
+                };
+                let before = match (keeps_content && exists, meta) {
+                    (true, Some(m)) => Before::Read {
                         digest: digest(),
                         identity: None,
-                    }
-                } else {
-                    seen.map_or(Before::Untouched, |s| s.before)
+                        mode: Some(file_mode(&m)),
+                        stat_by: seen
+                            .as_ref()
+                            .filter(|s| {
+                                matches!(
+                                    s.before,
+                                    Before::Exists {
+                                        identity: Some(_),
+                                        ..
+                                    }
+                                )
+                            })
+                            .and_then(|s| s.looked_by),
+                    },
+                    // What it looked at before writing stays a dependency
+                    // (make's target: its absence, or its identity).
+                    _ => seen
+                        .as_ref()
+                        .map_or(Before::Untouched, |s| s.before.clone()),
                 };
-                self.paths.insert(path.to_path_buf(), Seen::new(before));
+                let mut fresh = seen.unwrap_or_else(|| Seen::new(Before::Untouched));
+                fresh.before = before;
+                fresh.changed_by.get_or_insert(pid);
+                self.paths.insert(path.to_path_buf(), fresh);
             }
         }
     }
 
     /// The command is about to remove `path`: what it read there is
     /// hashed now, and a directory is remembered as one.
-    pub fn will_remove(&mut self, path: &Path) {
+    pub fn will_remove(&mut self, pid: i32, path: &Path) {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-            self.mark(path.to_path_buf(), Before::Exists, |seen| {
+            let exists = Before::Exists {
+                dir: true,
+                identity: None,
+                link: None,
+            };
+            self.mark(path.to_path_buf(), exists.clone(), |seen| {
                 if matches!(seen.before, Before::Read { .. }) && !seen.written {
-                    seen.before = Before::Exists;
+                    seen.before = exists;
                 }
                 seen.was_dir = true;
+                seen.changed_by.get_or_insert(pid);
             });
         } else if matches!(
             self.paths.get(path),
@@ -184,7 +357,9 @@ impl Accesses {
                 ..
             })
         ) {
-            self.will_change(path, true);
+            self.will_change(pid, path, true);
+        } else if let Some(seen) = self.paths.get_mut(path) {
+            seen.changed_by.get_or_insert(pid);
         }
     }
 
@@ -196,9 +371,27 @@ impl Accesses {
         });
     }
 
+    /// The command set the times of `path` (kept on a hit for a file it
+    /// wrote; otherwise it is written now, with those times).
+    pub fn set_times(&mut self, pid: i32, path: PathBuf) {
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            self.will_change(pid, &path, true);
+            self.mark(path, Before::Untouched, |seen| {
+                seen.written = true;
+                seen.removed = false;
+                seen.times_set = true;
+            });
+        }
+    }
+
     /// The command removed `path` (or renamed it away).
     pub fn removed(&mut self, path: PathBuf) {
-        self.mark(path, Before::Exists, |seen| {
+        let exists = Before::Exists {
+            dir: false,
+            identity: None,
+            link: None,
+        };
+        self.mark(path, exists, |seen| {
             seen.written = false;
             seen.removed = true;
         });
@@ -230,6 +423,12 @@ impl Accesses {
     pub fn refuse(&mut self, why: impl Into<String>) {
         self.uncacheable.get_or_insert_with(|| why.into());
     }
+}
+
+/// The permission bits of a file (what `chmod` sets).
+pub fn file_mode(m: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o7777
 }
 
 /// Whether this process is itself traced (by an outer `jl --trace`, a
@@ -265,7 +464,11 @@ mod tests {
     use super::*;
 
     fn accesses(dir: &Path) -> Accesses {
-        Accesses::new(vec![dir.join("ignored")], StatCache::default())
+        Accesses::new(
+            vec![dir.join("ignored")],
+            vec![dir.to_path_buf()],
+            StatCache::default(),
+        )
     }
 
     #[test]
@@ -275,10 +478,10 @@ mod tests {
         std::fs::write(&path, "old").unwrap();
         let mut acc = accesses(dir.path());
         acc.read(path.clone());
-        acc.will_change(&path, false);
+        acc.will_change(1, &path, false);
         std::fs::write(&path, "new").unwrap();
         acc.wrote(path.clone());
-        let seen = acc.paths[&path];
+        let seen = &acc.paths[&path];
         assert!(seen.written);
         assert!(
             matches!(seen.before, Before::Read { digest: Some(d), .. } if d == Digest::of(b"old"))
@@ -290,8 +493,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let mut acc = accesses(dir.path());
-        acc.probe(path.clone(), false);
-        acc.will_change(&path, false);
+        acc.look(1, path.clone(), Look::Kind, false);
+        acc.will_change(1, &path, false);
+        std::fs::write(&path, "x").unwrap();
         acc.wrote(path.clone());
         acc.read(path.clone());
         assert_eq!(acc.paths[&path].before, Before::Absent);
@@ -301,12 +505,28 @@ mod tests {
     }
 
     #[test]
+    fn what_was_stated_before_a_write_stays_what_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("target");
+        std::fs::write(&path, "made by hand").unwrap();
+        let then = identity(&std::fs::metadata(&path).unwrap());
+        let mut acc = accesses(dir.path());
+        acc.look(2, path.clone(), Look::Stat, false);
+        acc.will_change(1, &path, false);
+        acc.wrote(path.clone());
+        assert!(matches!(
+            acc.paths[&path].before,
+            Before::Exists { identity: Some(i), .. } if i == then
+        ));
+    }
+
+    #[test]
     fn appending_to_an_unread_file_makes_its_old_content_an_input() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, "line\n").unwrap();
         let mut acc = accesses(dir.path());
-        acc.will_change(&path, true);
+        acc.will_change(1, &path, true);
         assert!(matches!(
             acc.paths[&path].before,
             Before::Read { digest: Some(d), .. } if d == Digest::of(b"line\n")

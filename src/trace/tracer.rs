@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, c_long, pid_t};
 
-use super::{Accesses, normalize};
+use super::resolve::Resolver;
+use super::{Accesses, Look};
 use crate::exec::{self, Finished, Job, SpawnError, Stdin, Tee};
 
 const WNOTHREAD: c_int = 0x2000_0000;
@@ -278,6 +279,7 @@ fn trace(
     }
     let mut tracer = Tracer {
         acc: accesses,
+        resolver: Resolver::default(),
         started: HashSet::from([pid]),
         pending: HashMap::new(),
         cwd: HashMap::new(),
@@ -353,20 +355,45 @@ unsafe fn child(
     }
 }
 
-/// A file call seen at entry whose result decides what it means.
+/// A file call seen at entry whose result decides what it means. Every
+/// path is as the kernel resolves it (see [`super::resolve`]).
 enum Pending {
-    Open { path: PathBuf, flags: i64 },
+    Open {
+        path: PathBuf,
+        flags: i64,
+        follow: bool,
+    },
     Exec(PathBuf),
-    Probe(PathBuf),
+    /// A call that looks at a path (`stat`, `access`, `readlink`).
+    Look {
+        path: PathBuf,
+        how: Look,
+        no_follow: bool,
+    },
     Remove(PathBuf),
-    Rename { from: PathBuf, to: PathBuf },
-    Link { from: Option<PathBuf>, to: PathBuf },
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+    },
+    Link {
+        from: Option<PathBuf>,
+        to: PathBuf,
+    },
     MakeDir(PathBuf),
     Truncate(PathBuf),
+    /// `chmod`: the file's metadata changes, so it is an output.
+    Chmod(PathBuf),
+    /// `utimensat`, `utimes`: its times are the command's.
+    Times(PathBuf),
+    /// `mknod`, `mkfifo`.
+    MakeNode(PathBuf),
+    /// `symlink`: a namespace change, nothing to record but that.
+    Symlink(PathBuf),
 }
 
 struct Tracer {
     acc: Accesses,
+    resolver: Resolver,
     /// Tracees whose first stop was seen (a new child's first stop may
     /// arrive before its parent's fork event).
     started: HashSet<pid_t>,
@@ -376,6 +403,11 @@ struct Tracer {
 
 fn errno_of(ret: i64) -> Option<c_int> {
     (-4095..0).contains(&ret).then_some(-ret as c_int)
+}
+
+/// Whether `flags` (of an `*at` call) asks not to follow a final symlink.
+fn no_follow(flags: u64) -> bool {
+    flags & libc::AT_SYMLINK_NOFOLLOW as u64 != 0
 }
 
 impl Tracer {
@@ -479,6 +511,11 @@ impl Tracer {
         let at = |i: usize| a[i] as i32;
         let here = libc::AT_FDCWD;
         let nr = regs.orig_rax as c_long;
+        let look = |path, how, no_follow| Pending::Look {
+            path,
+            how,
+            no_follow,
+        };
         let pending = match nr {
             libc::SYS_open => self.open(pid, here, a[0], a[1] as i64),
             libc::SYS_openat => self.open(pid, at(0), a[1], a[2] as i64),
@@ -492,37 +529,108 @@ impl Tracer {
                 a[0],
                 (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as i64,
             ),
-            libc::SYS_execve => self.path(pid, here, a[0]).map(Pending::Exec),
-            libc::SYS_execveat => self.path_or_fd(pid, at(0), a[1]).map(Pending::Exec),
+            libc::SYS_execve => self.path(pid, here, a[0], true).map(Pending::Exec),
+            libc::SYS_execveat => {
+                let follow = !no_follow(a[4]);
+                self.path_or_fd(pid, at(0), a[1], follow).map(Pending::Exec)
+            }
             libc::SYS_rename => self.rename(pid, (here, a[0]), (here, a[1])),
-            libc::SYS_renameat | libc::SYS_renameat2 => {
+            libc::SYS_renameat => self.rename(pid, (at(0), a[1]), (at(2), a[3])),
+            libc::SYS_renameat2 => {
+                if a[4] & libc::RENAME_EXCHANGE as u64 != 0 {
+                    self.acc.refuse(
+                        "it swaps two paths (RENAME_EXCHANGE), which --trace does not replay",
+                    );
+                }
                 self.rename(pid, (at(0), a[1]), (at(2), a[3]))
             }
             libc::SYS_unlink | libc::SYS_rmdir => self.remove(pid, here, a[0]),
             libc::SYS_unlinkat => self.remove(pid, at(0), a[1]),
-            libc::SYS_link => self.link(pid, Some((here, a[0])), (here, a[1])),
-            libc::SYS_linkat => self.link(pid, Some((at(0), a[1])), (at(2), a[3])),
-            libc::SYS_symlink => self.link(pid, None, (here, a[1])),
-            libc::SYS_symlinkat => self.link(pid, None, (at(1), a[2])),
-            libc::SYS_mkdir => self.path(pid, here, a[0]).map(Pending::MakeDir),
-            libc::SYS_mkdirat => self.path(pid, at(0), a[1]).map(Pending::MakeDir),
-            libc::SYS_truncate => self.path(pid, here, a[0]).map(|p| {
-                self.acc.will_change(&p, true);
+            libc::SYS_link => self.link(pid, Some((here, a[0], false)), (here, a[1])),
+            libc::SYS_linkat => {
+                let follow = a[4] & libc::AT_SYMLINK_FOLLOW as u64 != 0;
+                self.link(pid, Some((at(0), a[1], follow)), (at(2), a[3]))
+            }
+            libc::SYS_symlink => self.path(pid, here, a[1], false).map(|p| {
+                self.acc.will_change(pid, &p, false);
+                Pending::Symlink(p)
+            }),
+            libc::SYS_symlinkat => self.path(pid, at(1), a[2], false).map(|p| {
+                self.acc.will_change(pid, &p, false);
+                Pending::Symlink(p)
+            }),
+            libc::SYS_mkdir => self.path(pid, here, a[0], false).map(Pending::MakeDir),
+            libc::SYS_mkdirat => self.path(pid, at(0), a[1], false).map(Pending::MakeDir),
+            libc::SYS_mknod => self.path(pid, here, a[0], false).map(Pending::MakeNode),
+            libc::SYS_mknodat => self.path(pid, at(0), a[1], false).map(Pending::MakeNode),
+            libc::SYS_truncate => self.path(pid, here, a[0], true).map(|p| {
+                self.acc.will_change(pid, &p, true);
                 Pending::Truncate(p)
             }),
+            libc::SYS_chmod => {
+                let path = self.path(pid, here, a[0], true);
+                self.chmod(pid, path)
+            }
+            libc::SYS_fchmod => self.chmod(pid, fd_path(pid, at(0))),
+            libc::SYS_fchmodat | libc::SYS_fchmodat2 => {
+                let follow = nr == libc::SYS_fchmodat || !no_follow(a[3]);
+                let path = self.path_or_fd(pid, at(0), a[1], follow);
+                self.chmod(pid, path)
+            }
+            libc::SYS_utimensat => {
+                // A null path is `futimens` on the descriptor.
+                let path = if a[1] == 0 {
+                    fd_path(pid, at(0))
+                } else {
+                    self.path(pid, at(0), a[1], !no_follow(a[3]))
+                };
+                path.map(Pending::Times)
+            }
+            libc::SYS_utimes | libc::SYS_utime => {
+                self.path(pid, here, a[0], true).map(Pending::Times)
+            }
+            libc::SYS_futimesat => self.path(pid, at(0), a[1], true).map(Pending::Times),
+            libc::SYS_chroot => {
+                self.acc.refuse(
+                    "it changes its root directory (chroot), which --trace does not follow",
+                );
+                None
+            }
             libc::SYS_chdir | libc::SYS_fchdir => {
                 // Threads may share a working directory: forget them all.
                 self.cwd.clear();
                 None
             }
-            libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_readlink => {
-                self.path(pid, here, a[0]).map(Pending::Probe)
+            libc::SYS_stat | libc::SYS_access => self
+                .path(pid, here, a[0], true)
+                .map(|p| look(p, Look::Stat, false)),
+            libc::SYS_lstat => self
+                .path(pid, here, a[0], false)
+                .map(|p| look(p, Look::Stat, true)),
+            libc::SYS_readlink => self
+                .path(pid, here, a[0], false)
+                .map(|p| look(p, Look::Kind, true)),
+            libc::SYS_readlinkat => self
+                .path(pid, at(0), a[1], false)
+                .map(|p| look(p, Look::Kind, true)),
+            libc::SYS_newfstatat => {
+                let nf = no_follow(a[3]);
+                self.path(pid, at(0), a[1], !nf)
+                    .map(|p| look(p, Look::Stat, nf))
             }
-            libc::SYS_newfstatat
-            | libc::SYS_statx
-            | libc::SYS_faccessat
-            | libc::SYS_faccessat2
-            | libc::SYS_readlinkat => self.path(pid, at(0), a[1]).map(Pending::Probe),
+            libc::SYS_statx => {
+                let nf = no_follow(a[2]);
+                self.path(pid, at(0), a[1], !nf)
+                    .map(|p| look(p, Look::Stat, nf))
+            }
+            libc::SYS_faccessat => self
+                .path(pid, at(0), a[1], true)
+                .map(|p| look(p, Look::Stat, false)),
+            libc::SYS_faccessat2 => {
+                let nf = no_follow(a[3]);
+                self.path(pid, at(0), a[1], !nf)
+                    .map(|p| look(p, Look::Stat, nf))
+            }
             libc::SYS_getdents | libc::SYS_getdents64 => {
                 if let Some(dir) = fd_path(pid, at(0)) {
                     self.acc.listed(dir);
@@ -557,46 +665,69 @@ impl Tracer {
         };
         let ret = regs.rax as i64;
         let ok = ret >= 0;
-        let missing = errno_of(ret).is_some_and(crate::deps::is_absence);
+        let denied = matches!(errno_of(ret), Some(libc::EACCES | libc::EPERM));
         let acc = &mut self.acc;
+        let namespace_changed = ok
+            && matches!(
+                pending,
+                Pending::Remove(_)
+                    | Pending::Rename { .. }
+                    | Pending::Link { .. }
+                    | Pending::MakeDir(_)
+                    | Pending::MakeNode(_)
+                    | Pending::Symlink(_)
+            );
         match pending {
-            Pending::Open { path, flags } => {
+            Pending::Open {
+                path,
+                flags,
+                follow,
+            } => {
                 let access = flags & libc::O_ACCMODE as i64;
                 let writes = access != libc::O_RDONLY as i64
                     || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0;
                 if ok && flags & libc::O_PATH as i64 != 0 {
                     // A handle for path operations: nothing is read.
-                    acc.probe(path, true);
+                    acc.look(pid, path, Look::Kind, !follow);
                 } else if ok && writes {
                     // What was there before, if it mattered, was taken
                     // at entry (`will_change`).
                     acc.wrote(path);
                 } else if ok {
                     acc.read(path);
-                } else if missing {
-                    acc.probe(path, false);
-                } else if matches!(errno_of(ret), Some(libc::EACCES | libc::EPERM)) {
+                } else if denied {
                     acc.refuse(format!("it was denied access to '{}'", path.display()));
+                } else {
+                    acc.look(pid, path, Look::Kind, !follow);
                 }
             }
             Pending::Exec(path) => {
                 if ok {
                     acc.read(path);
-                } else if missing {
-                    acc.probe(path, false);
-                } else if errno_of(ret) == Some(libc::EACCES) {
-                    acc.probe(path, true);
+                } else {
+                    acc.look(pid, path, Look::Stat, false);
                 }
             }
-            Pending::Probe(path) => {
-                if ok {
-                    acc.probe(path, true);
-                } else if missing {
-                    acc.probe(path, false);
+            Pending::Look {
+                path,
+                how,
+                no_follow,
+            } => {
+                if denied && !path.starts_with("/proc") {
+                    acc.refuse(format!("it was denied a look at '{}'", path.display()));
+                } else {
+                    acc.look(pid, path, how, no_follow);
                 }
             }
             Pending::Remove(path) if ok => acc.removed(path),
             Pending::Rename { from, to } if ok => {
+                if acc.in_roots(&from) && !acc.in_roots(&to) && !acc.is_ignored(&to) {
+                    acc.refuse(format!(
+                        "it moved '{}' to '{}', out of where outputs are kept, which a hit could not redo",
+                        from.display(),
+                        to.display()
+                    ));
+                }
                 acc.removed(from);
                 acc.wrote(to);
             }
@@ -610,14 +741,31 @@ impl Tracer {
                 if ok {
                     acc.made_dir(path);
                 } else if errno_of(ret) == Some(libc::EEXIST) {
-                    acc.probe(path, true);
+                    acc.look(pid, path, Look::Kind, true);
                 }
             }
-            Pending::Truncate(path) if ok => acc.wrote(path),
+            Pending::Truncate(path) | Pending::Chmod(path) if ok => acc.wrote(path),
+            Pending::Times(path) if ok => acc.set_times(pid, path),
+            Pending::MakeNode(path) if ok => {
+                if acc.in_roots(&path) {
+                    acc.refuse(format!(
+                        "it made the special file '{}', which --trace does not restore",
+                        path.display()
+                    ));
+                }
+            }
+            Pending::Symlink(path) if ok => acc.wrote(path),
             Pending::Remove(_)
             | Pending::Rename { .. }
             | Pending::Link { .. }
-            | Pending::Truncate(_) => {}
+            | Pending::Truncate(_)
+            | Pending::Chmod(_)
+            | Pending::Times(_)
+            | Pending::MakeNode(_)
+            | Pending::Symlink(_) => {}
+        }
+        if namespace_changed {
+            self.resolver.forget();
         }
     }
 
@@ -626,61 +774,94 @@ impl Tracer {
             // Nameless until linked into place, which `linkat` shows.
             return None;
         }
-        let path = self.path(pid, dirfd, addr)?;
+        let exclusive = (libc::O_CREAT | libc::O_EXCL) as i64;
+        let follow = flags & libc::O_NOFOLLOW as i64 == 0 && flags & exclusive != exclusive;
+        let path = self.path(pid, dirfd, addr, follow)?;
         let access = flags & libc::O_ACCMODE as i64;
         let changes =
             access != libc::O_RDONLY as i64 || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0;
         if changes && flags & libc::O_PATH as i64 == 0 {
             // Without O_TRUNC, what is there may survive into the result.
             self.acc
-                .will_change(&path, flags & libc::O_TRUNC as i64 == 0);
+                .will_change(pid, &path, flags & libc::O_TRUNC as i64 == 0);
         }
-        Some(Pending::Open { path, flags })
+        Some(Pending::Open {
+            path,
+            flags,
+            follow,
+        })
     }
 
     fn remove(&mut self, pid: pid_t, dirfd: i32, addr: u64) -> Option<Pending> {
-        let path = self.path(pid, dirfd, addr)?;
-        self.acc.will_remove(&path);
+        let path = self.path(pid, dirfd, addr, false)?;
+        self.acc.will_remove(pid, &path);
         Some(Pending::Remove(path))
     }
 
     fn rename(&mut self, pid: pid_t, from: (i32, u64), to: (i32, u64)) -> Option<Pending> {
-        let from = self.path(pid, from.0, from.1)?;
-        let to = self.path(pid, to.0, to.1)?;
+        let from = self.path(pid, from.0, from.1, false)?;
+        let to = self.path(pid, to.0, to.1, false)?;
         // What is renamed is read; what it replaces only matters if read.
-        self.acc.will_change(&from, true);
-        self.acc.will_change(&to, false);
+        self.acc.will_change(pid, &from, true);
+        self.acc.will_change(pid, &to, false);
         Some(Pending::Rename { from, to })
     }
 
-    fn link(&mut self, pid: pid_t, from: Option<(i32, u64)>, to: (i32, u64)) -> Option<Pending> {
-        let from = from.and_then(|(fd, addr)| self.path(pid, fd, addr));
-        let to = self.path(pid, to.0, to.1)?;
-        self.acc.will_change(&to, false);
+    fn link(
+        &mut self,
+        pid: pid_t,
+        from: Option<(i32, u64, bool)>,
+        to: (i32, u64),
+    ) -> Option<Pending> {
+        let from = from.and_then(|(fd, addr, follow)| self.path(pid, fd, addr, follow));
+        let to = self.path(pid, to.0, to.1, false)?;
+        self.acc.will_change(pid, &to, false);
         Some(Pending::Link { from, to })
     }
 
-    /// The absolute path a call names, resolved against its directory.
-    fn path(&mut self, pid: pid_t, dirfd: i32, addr: u64) -> Option<PathBuf> {
+    fn chmod(&mut self, pid: pid_t, path: Option<PathBuf>) -> Option<Pending> {
+        let path = path?;
+        // A directory's mode is not restored; a file's is, with its content.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            self.acc.will_change(pid, &path, true);
+            return Some(Pending::Chmod(path));
+        }
+        None
+    }
+
+    /// The path a call names, resolved as the kernel resolves it from the
+    /// process's working directory or the call's directory descriptor;
+    /// every symlink passed is recorded, and how the path was named.
+    /// `follow`: the call follows a symlink in the last component.
+    fn path(&mut self, pid: pid_t, dirfd: i32, addr: u64, follow: bool) -> Option<PathBuf> {
         let raw = PathBuf::from(OsString::from_vec(read_cstr(pid, addr)?));
         if raw.as_os_str().is_empty() {
             return None;
         }
-        let base = if raw.is_absolute() {
-            return Some(normalize(&raw));
+        let absolute = raw.is_absolute();
+        let base = if absolute {
+            PathBuf::from("/")
         } else if dirfd == libc::AT_FDCWD {
             self.cwd_of(pid)?
         } else {
             fd_path(pid, dirfd)?
         };
-        Some(normalize(&base.join(raw)))
+        let resolved = self.resolver.resolve(pid, &base, &raw, follow);
+        for (link, target) in resolved.links {
+            self.acc.passed_link(link, target, absolute);
+        }
+        if resolved.nowhere {
+            return None;
+        }
+        self.acc.name(&resolved.path, absolute);
+        Some(resolved.path)
     }
 
     /// As [`Tracer::path`]; an empty path names the descriptor itself.
-    fn path_or_fd(&mut self, pid: pid_t, dirfd: i32, addr: u64) -> Option<PathBuf> {
+    fn path_or_fd(&mut self, pid: pid_t, dirfd: i32, addr: u64, follow: bool) -> Option<PathBuf> {
         match read_cstr(pid, addr) {
             Some(raw) if raw.is_empty() => fd_path(pid, dirfd),
-            _ => self.path(pid, dirfd, addr),
+            _ => self.path(pid, dirfd, addr, follow),
         }
     }
 

@@ -15,4 +15,5 @@ mod shell;
 mod slurm;
 mod store;
 mod trace;
+mod trace_rules;
 mod trust;

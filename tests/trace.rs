@@ -10,13 +10,13 @@ use crate::util::{TestEnv, files_under, installed, stderr, stdout};
 /// A test directory plus a tally outside it: each real run of the traced
 /// script appends a line there, and `--trace-ignore` keeps the tally out
 /// of the dependencies.
-struct Traced {
-    env: TestEnv,
-    tally: tempfile::TempDir,
+pub struct Traced {
+    pub env: TestEnv,
+    pub tally: tempfile::TempDir,
 }
 
 impl Traced {
-    fn new() -> Traced {
+    pub fn new() -> Traced {
         Traced {
             env: TestEnv::new(),
             tally: tempfile::tempdir().unwrap(),
@@ -28,7 +28,7 @@ impl Traced {
     }
 
     /// `jl run --trace -- sh -c SCRIPT`, counted.
-    fn script(&self, extra: &[&str], script: &str) -> Output {
+    pub fn script(&self, extra: &[&str], script: &str) -> Output {
         let body = format!("{}; {script}", self.count_line());
         let mut args = vec!["run", "--trace", "--trace-ignore"];
         let tally = self.tally.path().to_str().unwrap();
@@ -38,17 +38,17 @@ impl Traced {
         self.env.run(&args)
     }
 
-    fn run(&self, script: &str) -> Output {
+    pub fn run(&self, script: &str) -> Output {
         let out = self.script(&[], script);
         assert!(out.status.success(), "{script}: {}", stderr(&out));
         out
     }
 
-    fn runs(&self) -> usize {
+    pub fn runs(&self) -> usize {
         std::fs::read_to_string(self.tally.path().join("count")).map_or(0, |s| s.lines().count())
     }
 
-    fn entries(&self) -> Vec<std::path::PathBuf> {
+    pub fn entries(&self) -> Vec<std::path::PathBuf> {
         let all = files_under(&self.env.store.join("actions"));
         all.into_iter()
             .filter(|p| p.extension().is_some_and(|e| e == "json"))

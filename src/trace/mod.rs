@@ -248,6 +248,12 @@ impl Accesses {
                 (Before::Read { stat_by, .. }, _) if how == Look::Stat => {
                     stat_by.get_or_insert(pid);
                 }
+                // A write was about to happen but failed (`> dir`): what
+                // was there is what the command met.
+                (before @ Before::Untouched, found) if !seen.made_dir => {
+                    *before = found;
+                    seen.looked_by = Some(pid);
+                }
                 _ => {}
             },
             Some(_) => {}

@@ -147,6 +147,10 @@ pub struct Discovered {
     /// Files written under the working directory or an allowed root, with
     /// where an entry keeps them and whether the command set their times.
     pub outputs: Vec<(PathBuf, RawPath, bool)>,
+    /// Directories it made there, with their modes.
+    pub dirs: Vec<(RawPath, u32)>,
+    /// Symlinks it made there, with their targets.
+    pub links: Vec<(RawPath, PathBuf)>,
     /// Files there before the run and removed by it, as an entry keeps them.
     pub deleted: Vec<RawPath>,
 }
@@ -207,10 +211,8 @@ pub fn discover(
                     found.outputs.push((path.clone(), kept, seen.times_set));
                 }
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(format!(
-                        "it made the symlink '{}', which --trace does not restore",
-                        path.display()
-                    ));
+                    let target = std::fs::read_link(path).map_err(|_| moved(path))?;
+                    found.links.push((kept_output(path, named, cwd), target));
                 }
                 Ok(m) if m.is_dir() && !seen.times_set => {
                     return Err(format!(
@@ -225,6 +227,13 @@ pub fn discover(
                     ));
                 }
                 _ => {}
+            }
+        }
+        if seen.made_dir && in_roots && !seen.written {
+            if let Some(m) = now.as_ref().ok().filter(|m| m.is_dir()) {
+                found
+                    .dirs
+                    .push((kept_output(path, named, cwd), crate::trace::file_mode(m)));
             }
         }
         let exists_now = now.is_ok();

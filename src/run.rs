@@ -153,18 +153,14 @@ fn check_paths(settings: &Settings, action: &Action, entry: &Entry) -> Result<()
         return crate::outputs::check(&entry.declared(), &action.outputs);
     }
     let d = entry.declared();
-    if let Some(extra) = d
-        .dirs
-        .first()
-        .map(|x| &x.path)
-        .or(d.links.first().map(|x| &x.path))
-    {
-        return Err(extra.display());
-    }
     let cwd = std::env::current_dir().unwrap_or_default();
     let roots = trace_roots(settings, &cwd);
     let restored = entry.outputs.iter().map(|o| &o.path);
+    let made = d.dirs.iter().map(|x| &x.path);
+    let linked = d.links.iter().map(|x| &x.path);
     match restored
+        .chain(made)
+        .chain(linked)
         .chain(&entry.deleted)
         .chain(d.absent)
         .find(|p| !may_restore_traced(&roots, &p.to_path()))
@@ -217,7 +213,7 @@ fn find_in(
         }
         let restore_file = |f: &OutputFile| store.restore(f, &f.path.to_path());
         if settings.key.trace {
-            entry.outputs.iter().try_for_each(restore_file)?;
+            crate::outputs::restore(&entry.declared(), &[], restore_file)?;
             remove_deleted(&entry.deleted)?;
         } else {
             crate::outputs::restore(&entry.declared(), &action.outputs, restore_file)?;
@@ -625,9 +621,25 @@ fn commit(
             let files = found.outputs.iter().map(|(path, kept, times)| {
                 crate::outputs::store_file(store, path, kept.clone(), *times)
             });
+            let dirs = found
+                .dirs
+                .iter()
+                .map(|(path, mode)| crate::outputs::OutputDir {
+                    path: path.clone(),
+                    mode: *mode,
+                });
+            let links = found
+                .links
+                .iter()
+                .map(|(path, target)| crate::outputs::OutputLink {
+                    path: path.clone(),
+                    target: RawPath::new(target),
+                });
             let recorded = crate::outputs::Recorded {
                 files: files.collect::<io::Result<_>>()?,
-                ..Default::default()
+                dirs: dirs.collect(),
+                links: links.collect(),
+                absent: Vec::new(),
             };
             (
                 crate::deps::candidate_key(&action.key, &found.deps),

@@ -360,24 +360,35 @@ fn signals_reach_the_traced_command_and_spawned_children_are_followed() {
 }
 
 #[test]
-fn what_the_trace_cannot_restore_is_run_again_with_a_warning() {
+fn made_links_and_directories_are_restored_and_a_moved_directory_is_refused() {
     let t = Traced::new();
     t.env.write("a", "A\n");
-    let first = t.run("ln -sf a link");
-    assert!(
-        stderr(&first).contains("symlink") && stderr(&first).contains("not cached"),
-        "{}",
-        stderr(&first)
+    let script = "ln -sf a link; mkdir -p made/empty; chmod 700 made";
+    let first = t.run(script);
+    assert!(!stderr(&first).contains("warning"), "{}", stderr(&first));
+    std::fs::remove_file(t.env.path("link")).unwrap();
+    std::fs::remove_dir_all(t.env.path("made")).unwrap();
+    t.run(script);
+    assert_eq!(t.runs(), 1, "a hit");
+    assert_eq!(
+        std::fs::read_link(t.env.path("link")).unwrap().to_str(),
+        Some("a")
     );
-    t.run("ln -sf a link");
-    assert_eq!(t.runs(), 2);
+    assert!(t.env.path("made/empty").is_dir());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(t.env.path("made"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let before = t.entries().len();
     let moved = t.run("rm -rf d1; mkdir d0 && echo x > d0/f && mv d0 d1");
     assert!(
         stderr(&moved).contains("moved the directory"),
         "{}",
         stderr(&moved)
     );
-    assert!(t.entries().is_empty());
+    assert_eq!(t.entries().len(), before, "nothing cached");
 }
 
 #[test]

@@ -255,8 +255,10 @@ fn find_in(
 /// when empty, as the command left it; if that fails the hit fails and
 /// the command runs.
 fn remove_deleted(deleted: &[RawPath]) -> io::Result<()> {
+    let mut deleted: Vec<std::path::PathBuf> = deleted.iter().map(RawPath::to_path).collect();
+    // Children before their directory.
+    deleted.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for gone in deleted {
-        let gone = gone.to_path();
         let removed = match std::fs::symlink_metadata(&gone) {
             Ok(m) if m.is_dir() => std::fs::remove_dir(&gone),
             _ => std::fs::remove_file(&gone),

@@ -46,11 +46,16 @@ const FILES: &[&str] = &[
     "d/g",
     "d/sub/h",
     "d2/k",
+    "pkg/__init__.py",
+    "pkg/mod.py",
+    "m/Makefile",
+    "m/a.txt",
+    "m/b.txt",
 ];
-const DIRS: &[&str] = &["d", "d/sub", "d2"];
+const DIRS: &[&str] = &["d", "d/sub", "d2", "pkg", "m"];
 /// Symlinks, and the target texts each can take: to files and to
 /// directories, chains, dangling, back up the tree (loops), out of the
-/// tree relatively and absolutely (`@` is the absolute `outside/`).
+/// tree relatively and absolutely (`@` is the absolute `shared/`).
 const LINKS: &[(&str, &[&str])] = &[
     ("lf", &["f1", "./f1", "f2", "big", "d/g", "nope"]),
     ("ld", &["d", "./d", "d2", "d/sub"]),
@@ -61,6 +66,11 @@ const LINKS: &[(&str, &[&str])] = &[
     ("lout", &["../outside/o1", "../outside/od"]),
     ("labs", &["@/o1", "@/od"]),
 ];
+/// make with a pattern rule: targets made by a recipe after make looked
+/// at them (stat-then-write).
+const MAKEFILE: &str =
+    "all: a.out b.out\n%.out: %.txt\n\tcat $< > $@\nclean:\n\trm -f a.out b.out\n";
+
 /// The big file's size: over the stat cache's 256 KiB threshold.
 const BIG: usize = 300 * 1024;
 
@@ -128,6 +138,38 @@ enum Cmd {
     Fail(&'static str),
     /// `jl map` of `cat` (or `wc -c`) over items, against a loop.
     Map(Vec<&'static str>, bool),
+    /// A script run with `jl run --trace` (nothing declared).
+    Traced(Script),
+}
+
+/// The traced vocabulary: what `--trace` must see on its own.
+#[derive(Clone, Debug)]
+enum Script {
+    /// `readlink` and the type of a symlink, not what it points to.
+    Readlink(&'static str),
+    /// A path through symlinks and `..`.
+    Through(&'static str),
+    /// A file named by its absolute path inside the working directory.
+    Absolute(&'static str),
+    /// Files outside the working directory, relative and absolute.
+    Outside,
+    /// `cd DIR && cat *` inside the script.
+    Cd(&'static str),
+    Find(&'static str),
+    CopyTree(&'static str),
+    RemoveTree(&'static str),
+    TarList(&'static str),
+    TarExtract,
+    /// `cat -- *.txt`: a new matching file must miss.
+    Glob,
+    /// `test -e` and `command -v` probes.
+    Probe(&'static str),
+    /// A python import of a package's module.
+    Python,
+    /// make over a pattern rule.
+    Make(&'static str),
+    /// A plain write of an output.
+    Write(&'static str, u8),
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +192,8 @@ enum Step {
     Touch(&'static str),
     Outside(bool, u8),
     SetStdin(Stdin),
+    /// Moves both checkouts to another path (or back).
+    Move,
 }
 
 /// A starting tree and the steps run on it.
@@ -180,22 +224,64 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         pick(v)
     };
     prop_oneof![
-        some_paths().prop_map(Cmd::Cat),
-        some_paths().prop_map(Cmd::Sha),
-        some_paths().prop_map(Cmd::Wc),
-        file().prop_map(Cmd::Sort),
-        (pick(vec!["A", "B", "a b"]), dir()).prop_map(|(p, d)| Cmd::GrepR(p, d)),
-        dir().prop_map(Cmd::Find),
-        dir().prop_map(Cmd::ExecBits),
-        Just(Cmd::StdinCat),
-        Just(Cmd::StdinWc),
-        Just(Cmd::StdinSort),
-        (copyable(), any::<bool>()).prop_map(|(p, d)| Cmd::CopyOut(p, d)),
-        pick(vec!["d", "d2", "ld", "d/sub"]).prop_map(Cmd::DeclaredIn),
-        any::<u8>().prop_map(Cmd::RecreateOut),
-        Just(Cmd::DeleteOut),
-        file().prop_map(Cmd::Fail),
-        (prop::collection::vec(file(), 1..6), any::<bool>()).prop_map(|(i, w)| Cmd::Map(i, w)),
+        1 => some_paths().prop_map(Cmd::Cat),
+        1 => some_paths().prop_map(Cmd::Sha),
+        1 => some_paths().prop_map(Cmd::Wc),
+        1 => file().prop_map(Cmd::Sort),
+        1 => (pick(vec!["A", "B", "a b"]), dir()).prop_map(|(p, d)| Cmd::GrepR(p, d)),
+        1 => dir().prop_map(Cmd::Find),
+        1 => dir().prop_map(Cmd::ExecBits),
+        1 => Just(Cmd::StdinCat),
+        1 => Just(Cmd::StdinWc),
+        1 => Just(Cmd::StdinSort),
+        1 => (copyable(), any::<bool>()).prop_map(|(p, d)| Cmd::CopyOut(p, d)),
+        1 => pick(vec!["d", "d2", "ld", "d/sub"]).prop_map(Cmd::DeclaredIn),
+        1 => any::<u8>().prop_map(Cmd::RecreateOut),
+        1 => Just(Cmd::DeleteOut),
+        1 => file().prop_map(Cmd::Fail),
+        1 => (prop::collection::vec(file(), 1..6), any::<bool>()).prop_map(|(i, w)| Cmd::Map(i, w)),
+        4 => script().prop_map(Cmd::Traced),
+    ]
+}
+
+fn script() -> impl Strategy<Value = Script> {
+    let links = || pick(link_names());
+    let through = pick(vec![
+        "d/up/../f1",
+        "ld/../f1",
+        "ld/g",
+        "lchain/g",
+        "d/sub/loop/../g",
+        "d/sub/../../f2",
+        "lout",
+        "labs",
+    ]);
+    let tree = || pick(vec!["d", "d2", "d/sub", "ld", "cpout", "pkg"]);
+    prop_oneof![
+        links().prop_map(Script::Readlink),
+        through.prop_map(Script::Through),
+        pick(vec!["f1", "d/g", "lf", "missing"]).prop_map(Script::Absolute),
+        Just(Script::Outside),
+        pick(vec!["d", "d/sub", "ld", "d2"]).prop_map(Script::Cd),
+        tree().prop_map(Script::Find),
+        pick(vec!["d", "d2", "ld", "pkg"]).prop_map(Script::CopyTree),
+        tree().prop_map(Script::RemoveTree),
+        tree().prop_map(Script::TarList),
+        Just(Script::TarExtract),
+        Just(Script::Glob),
+        pick(vec![
+            "f1",
+            "lf",
+            "ldangle",
+            "d/sub/loop",
+            "missing",
+            "cpout"
+        ])
+        .prop_map(Script::Probe),
+        Just(Script::Python),
+        pick(vec!["all", "a.out", "clean"]).prop_map(Script::Make),
+        (pick(vec!["out", "d/new.txt", "cpout/x"]), any::<u8>())
+            .prop_map(|(p, s)| Script::Write(p, s)),
     ]
 }
 
@@ -228,6 +314,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any_path().prop_map(Step::Touch),
         1 => (any::<bool>(), any::<u8>()).prop_map(|(d, s)| Step::Outside(d, s)),
         2 => stdin().prop_map(Step::SetStdin),
+        1 => Just(Step::Move),
     ]
 }
 
@@ -259,6 +346,12 @@ fn text(seed: u8) -> Vec<u8> {
 }
 
 fn content(name: &str, seed: u8) -> Vec<u8> {
+    match name {
+        "pkg/mod.py" => return format!("V = {seed}\n").into_bytes(),
+        "pkg/__init__.py" => return Vec::new(),
+        "m/Makefile" => return MAKEFILE.as_bytes().to_vec(),
+        _ => {}
+    }
     if name == "big" {
         let mut big = vec![b'.'; BIG];
         for line in big.chunks_mut(64) {
@@ -271,14 +364,17 @@ fn content(name: &str, seed: u8) -> Vec<u8> {
     }
 }
 
-/// Everything one case works in: two identical trees, `a` for jl and
-/// `b` for plain runs, the directory both reach outside their tree, and
-/// jl's store.
+/// Everything one case works in: two identical trees, `A/tree` for jl
+/// and `B/tree` for plain runs, each beside an identical `outside/` that
+/// links up and out of the tree reach, a `shared/` directory that links
+/// name absolutely, and jl's store. A link climbing out of one tree never
+/// sees the other (whose readdir order may differ).
 struct World {
     env: TestEnv,
     a: PathBuf,
     b: PathBuf,
-    outside: PathBuf,
+    /// Written alike: `A/outside`, `B/outside` and `shared`.
+    outside: [PathBuf; 3],
     stdin: Stdin,
     last: Option<(Cmd, bool)>,
     compared: u64,
@@ -293,17 +389,43 @@ impl World {
     fn new(case: &Case) -> World {
         let env = TestEnv::new();
         let world = World {
-            a: env.path("a"),
-            b: env.path("b"),
-            outside: env.path("outside"),
+            a: env.path("A/tree"),
+            b: env.path("B/tree"),
+            outside: [
+                env.path("A/outside"),
+                env.path("B/outside"),
+                env.path("shared"),
+            ],
             env,
             stdin: Stdin::DevNull,
             last: None,
             compared: 0,
         };
-        fs::create_dir_all(world.outside.join("od")).unwrap();
-        fs::write(world.outside.join("o1"), "outside A\n").unwrap();
-        fs::write(world.outside.join("od/x"), "outside B\n").unwrap();
+        for outside in &world.outside {
+            fs::create_dir_all(outside.join("od")).unwrap();
+            fs::write(outside.join("o1"), "outside A\n").unwrap();
+            fs::write(outside.join("od/x"), "outside B\n").unwrap();
+        }
+        // An archive to extract: dated files in a directory.
+        let staging = world.env.path("staging");
+        fs::create_dir_all(staging.join("x")).unwrap();
+        fs::write(staging.join("x/1.txt"), "one\n").unwrap();
+        fs::write(staging.join("x/2.txt"), "two\n").unwrap();
+        let tar = Command::new("tar")
+            .args([
+                "--mtime=@981158400",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+            ])
+            .args(["--sort=name", "-cf", "arch.tar", "x"])
+            .current_dir(&staging)
+            .status()
+            .unwrap();
+        assert!(tar.success());
+        for outside in &world.outside[..2] {
+            fs::copy(staging.join("arch.tar"), outside.join("arch.tar")).unwrap();
+        }
         for tree in world.trees() {
             for dir in DIRS {
                 fs::create_dir_all(tree.join(dir)).unwrap();
@@ -335,7 +457,7 @@ impl World {
 
     fn link_text(&self, target: &str) -> PathBuf {
         match target.strip_prefix("@/") {
-            Some(rest) => self.outside.join(rest),
+            Some(rest) => self.outside[2].join(rest),
             None => PathBuf::from(target),
         }
     }
@@ -344,11 +466,28 @@ impl World {
     fn change(&mut self, step: &Step) {
         if let Step::Outside(dir, seed) = step {
             let path = if *dir { "od/x" } else { "o1" };
-            let _ = fs::write(self.outside.join(path), text(*seed));
+            for outside in &self.outside {
+                let _ = fs::write(outside.join(path), text(*seed));
+            }
             return;
         }
         if let Step::SetStdin(kind) = step {
             self.stdin = kind.clone();
+            return;
+        }
+        if let Step::Move = step {
+            let moved = |tree: &Path| {
+                let other = if tree.ends_with("tree") {
+                    "moved"
+                } else {
+                    "tree"
+                };
+                let to = tree.with_file_name(other);
+                fs::rename(tree, &to).unwrap();
+                to
+            };
+            self.a = moved(&self.a);
+            self.b = moved(&self.b);
             return;
         }
         for tree in self.trees() {
@@ -404,7 +543,11 @@ impl World {
                         let _ = f.set_modified(SystemTime::now());
                     }
                 }
-                Step::Run(..) | Step::Again | Step::Outside(..) | Step::SetStdin(_) => {}
+                Step::Run(..)
+                | Step::Again
+                | Step::Outside(..)
+                | Step::SetStdin(_)
+                | Step::Move => {}
             }
         }
     }
@@ -429,10 +572,17 @@ impl World {
         RUNS.fetch_add(1, Ordering::Relaxed);
         self.compared += 1;
         let shown = format!("jl {}", lossy_words(&jl));
-        let through_jl = Output {
-            stderr: without_refusals(&through_jl.stderr),
-            ..through_jl
+        // Each side's own directory shows as `<side>` (a traced script
+        // may print an absolute path).
+        let side = |out: Output, tree: &Path, stderr: Vec<u8>| Output {
+            stdout: as_side(&out.stdout, tree),
+            stderr: as_side(&stderr, tree),
+            ..out
         };
+        let jl_stderr = without_refusals(&through_jl.stderr);
+        let through_jl = side(through_jl, &self.a, jl_stderr);
+        let plain_stderr = plain.stderr.clone();
+        let plain = side(plain, &self.b, plain_stderr);
         same_output(&shown, &through_jl, &plain)?;
         self.same_trees(&shown)
     }
@@ -479,7 +629,7 @@ impl World {
                 vec!["-i", dir, "-o", "out"],
                 sh(
                     &format!(
-                        r#"for f in {dir}/*; do if [ -f "$f" ]; then cat "$f"; fi; done > out"#
+                        r#"rm -rf out; for f in {dir}/*; do if [ -f "$f" ]; then cat "$f"; fi; done > out"#
                     ),
                     &[],
                 ),
@@ -497,6 +647,31 @@ impl World {
             Cmd::DeleteOut => (vec!["-o", "out"], words(&["rm", "-f", "out"], &[])),
             Cmd::Fail(p) => (vec![], sh(r#"cat -- "$1"; exit 3"#, &[p])),
             Cmd::Map(..) => unreachable!("maps run in World::map"),
+            Cmd::Traced(script) => (vec!["--trace"], sh(&self.script(script), &[])),
+        }
+    }
+
+    /// The text of a traced script.
+    fn script(&self, script: &Script) -> String {
+        let shared = self.outside[2].display();
+        match script {
+            Script::Readlink(l) => format!("readlink '{l}'; stat -c %F '{l}'"),
+            Script::Through(p) => format!("cat '{p}'"),
+            Script::Absolute(p) => format!(r#"cat "$PWD/{p}""#),
+            Script::Outside => format!("cat ../outside/o1 '{shared}/od/x'"),
+            Script::Cd(d) => format!("cd '{d}' && cat * 2>&1; cat ../f1"),
+            Script::Find(d) => format!("find '{d}' -printf '%P %y %l\n' | sort"),
+            Script::CopyTree(d) => format!("rm -rf cpout && cp -r '{d}' cpout"),
+            Script::RemoveTree(d) => format!("rm -rf '{d}'"),
+            Script::TarList(d) => format!("tar cf - '{d}' 2>/dev/null | tar tf - | sort"),
+            Script::TarExtract => "tar xf ../outside/arch.tar".to_string(),
+            Script::Glob => "cat -- *.txt".to_string(),
+            Script::Probe(p) => {
+                format!("if test -e '{p}'; then echo there; else echo absent; fi; command -v ls")
+            }
+            Script::Python => "python3 -c 'import pkg.mod as m; print(m.V)'".to_string(),
+            Script::Make(target) => format!("cd m && make {target}"),
+            Script::Write(p, seed) => format!("echo {seed} > '{p}'"),
         }
     }
 
@@ -579,7 +754,9 @@ impl World {
             c.args(&argv[1..]);
             c
         };
-        cmd.current_dir(dir).env("LC_ALL", "C");
+        cmd.current_dir(dir)
+            .env("LC_ALL", "C")
+            .env("PYTHONDONTWRITEBYTECODE", "1");
         let mut feed = None;
         match &self.stdin {
             Stdin::DevNull => {
@@ -593,6 +770,7 @@ impl World {
                     .args(cmd.get_args())
                     .current_dir(dir)
                     .env("LC_ALL", "C")
+                    .env("PYTHONDONTWRITEBYTECODE", "1")
                     .env("JL_STORE", &self.env.store)
                     .stdin(Stdio::null());
                 cmd = closed;
@@ -695,6 +873,24 @@ fn without_refusals(stderr: &[u8]) -> Vec<u8> {
         }
     }
     kept
+}
+
+/// `bytes` with the path of the directory holding `tree` (its side of
+/// the world) written `<side>`.
+fn as_side(bytes: &[u8], tree: &Path) -> Vec<u8> {
+    let side = tree.parent().unwrap().as_os_str().as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(side) {
+            out.extend_from_slice(b"<side>");
+            i += side.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn same_output(shown: &str, jl: &Output, plain: &Output) -> Result<(), String> {

@@ -8,6 +8,7 @@ mod generated;
 mod inputs;
 mod map;
 mod oracle;
+mod real_build;
 mod remote;
 mod replay;
 mod run;

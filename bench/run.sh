@@ -16,10 +16,10 @@ repo=$PWD
 quick=false
 [[ ${1:-} == --quick ]] && quick=true
 if $quick; then
-  jobs_n=300 big_mib=64 dir_files=300 pics=8 store_n=2000 runs=3 slow_runs=2 c_funcs=20
+  jobs_n=300 big_mib=64 dir_files=300 pics=8 store_n=2000 runs=3 slow_runs=2 c_funcs=20 build_files=4
   out=bench/RESULTS-quick.md
 else
-  jobs_n=10000 big_mib=1024 dir_files=10000 pics=200 store_n=100000 runs=30 slow_runs=3 c_funcs=300
+  jobs_n=10000 big_mib=1024 dir_files=10000 pics=200 store_n=100000 runs=30 slow_runs=3 c_funcs=300 build_files=16
   out=bench/RESULTS.md
 fi
 rss_n=${JL_BENCH_RSS_ITEMS:-$store_n}
@@ -199,6 +199,38 @@ if [[ -x /usr/bin/convert ]]; then
   bench "9c. one picture's histogram, miss" "$slow_runs" -- \
     "jl run --trace, store warm=$jl run --trace --force -- $pic" "convert=$pic"
 fi
+
+# 10. A make -j2 build of many C files, wrapped in jl run --trace and in
+# ccache: cold (empty caches) and warm (after make clean), beside plain make.
+echo "bench: make -j2 builds" >&2
+mkdir build10
+python3 - "$build_files" "$c_funcs" "$work/build10" <<'EOF'
+import os, sys
+files, funcs, dest = int(sys.argv[1]), max(int(sys.argv[2]) // 8, 4), sys.argv[3]
+os.chdir(dest)
+open("common.h", "w").write("#include <math.h>\n#include <stdio.h>\n#define SCALE 3\n")
+for n in range(files):
+    with open(f"u{n}.c", "w") as f:
+        f.write('#include "common.h"\n')
+        for i in range(funcs):
+            f.write(f"double u{n}_f{i}(double x) {{ double s = 0; for (int k = 0; k < {i + 3}; k++)"
+                    f" s += sin(x * k) / (k + SCALE); if (s > {i}) printf(\"%f\\n\", s); return s * {i}; }}\n")
+objs = " ".join(f"u{n}.o" for n in range(files))
+open("Makefile", "w").write(
+    f"OBJS = {objs}\nall: $(OBJS)\n%.o: %.c\n\t$(CC) -O2 -MMD -MP -c $< -o $@\n"
+    "clean:\n\trm -f *.o *.d\n-include $(OBJS:.o=.d)\n")
+EOF
+mk="make -s -C $work/build10 -j2"
+fresh="sh -c 'make -s -C $work/build10 clean; rm -rf $JL_STORE $CCACHE_DIR'"
+clean="make -s -C $work/build10 clean"
+builds=("make=$mk CC=gcc" "jl run --trace=$mk 'CC=$jl run --trace -- gcc'")
+have ccache && builds+=("ccache=$mk 'CC=ccache gcc'")
+bench "10a. make -j2 of $build_files C files, cold" "$slow_runs" --prepare "$fresh" -- "${builds[@]}"
+for spec in "${builds[@]:1}"; do
+  $clean && eval "${spec#*=}"
+done
+warm=("${builds[@]:1}" "make (no cache)=$mk CC=gcc")
+bench "10b. the same build after make clean, warm" "$slow_runs" --prepare "$clean" -- "${warm[@]}"
 
 # --- report ------------------------------------------------------------
 versions() {

@@ -425,12 +425,48 @@ _jl() {
             return 0
             ;;
         jl__subcmd__map)
-            opts="-i -o -v -j -0 -a -q -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --help"
+            opts="-j -0 -a -q -i -o -v -h --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --arg-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --joblog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --halt)
+                    COMPREPLY=($(compgen -W "now soon" -- "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --input)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -484,42 +520,6 @@ _jl() {
                     return 0
                     ;;
                 --remote-timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --jobs)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -j)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --arg-file)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -a)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --joblog)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --halt)
-                    COMPREPLY=($(compgen -W "now soon" -- "${cur}"))
-                    return 0
-                    ;;
-                --retries)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -684,3 +684,23 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
 else
     complete -F _jl -o bashdefault -o default jl
 fi
+
+# After `jl run --` or `jl map --`: a command name, then its own arguments
+# (through bash-completion's _command_offset when it is there).
+_jl_with_command() {
+    local i cur=${COMP_WORDS[COMP_CWORD]}
+    for ((i = 2; i < COMP_CWORD; i++)); do
+        if [[ ${COMP_WORDS[i]} == -- && ( ${COMP_WORDS[1]} == run || ${COMP_WORDS[1]} == map ) ]]; then
+            if declare -F _command_offset >/dev/null; then
+                _command_offset $((i + 1))
+            elif ((COMP_CWORD == i + 1)); then
+                COMPREPLY=($(compgen -c -- "$cur"))
+            else
+                COMPREPLY=($(compgen -f -- "$cur"))
+            fi
+            return 0
+        fi
+    done
+    _jl "$@"
+}
+complete -F _jl_with_command -o bashdefault -o default jl

@@ -38,62 +38,62 @@ complete -c jl -n "__fish_jl_needs_command" -f -a "clear" -d 'Remove everything 
 complete -c jl -n "__fish_jl_needs_command" -f -a "verify" -d 'Re-hash every blob and parse every entry'
 complete -c jl -n "__fish_jl_needs_command" -f -a "generate" -d 'Write completions and man pages (for packaging and CI)'
 complete -c jl -n "__fish_jl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c jl -n "__fish_jl_using_subcommand run" -s i -l input -d 'An input file or directory (hashed by content; repeatable)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run" -s o -l output -d 'An output file or directory: stored after a miss, restored on a hit' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
-complete -c jl -n "__fish_jl_using_subcommand run" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
-complete -c jl -n "__fish_jl_using_subcommand run" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
-complete -c jl -n "__fish_jl_using_subcommand run" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
-complete -c jl -n "__fish_jl_using_subcommand run" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
-complete -c jl -n "__fish_jl_using_subcommand run" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
-complete -c jl -n "__fish_jl_using_subcommand run" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
-complete -c jl -n "__fish_jl_using_subcommand run" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
-complete -c jl -n "__fish_jl_using_subcommand run" -l cwd -d 'Include the working directory in the key'
-complete -c jl -n "__fish_jl_using_subcommand run" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
-complete -c jl -n "__fish_jl_using_subcommand run" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
-complete -c jl -n "__fish_jl_using_subcommand run" -l force -d 'Run even on a hit, and replace the entry'
-complete -c jl -n "__fish_jl_using_subcommand run" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
-complete -c jl -n "__fish_jl_using_subcommand run" -l remote-read-only -d 'Use the remote cache for hits only; never upload'
-complete -c jl -n "__fish_jl_using_subcommand run" -s n -l no-stdin -d 'Give the command /dev/null as stdin (stdin is not read or hashed)'
-complete -c jl -n "__fish_jl_using_subcommand run" -l warm -d 'Refresh the entry in the background; print nothing, exit 0'
-complete -c jl -n "__fish_jl_using_subcommand run" -s h -l help -d 'Print help'
-complete -c jl -n "__fish_jl_using_subcommand map" -s i -l input -d 'An input file or directory (hashed by content; repeatable)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -s o -l output -d 'An output file or directory: stored after a miss, restored on a hit' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -s j -l jobs -d 'Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -s a -l arg-file -d 'Read items from FILE instead of stdin' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l joblog -d 'Write a GNU parallel style joblog (plus a Cached column) to FILE' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map" -l halt -d 'Stop at the first failure' -r -f -a "now\t'Kill running jobs at the first failure'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -s i -l input -d 'An input file or directory (hashed by content; repeatable)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -s o -l output -d 'An output file or directory: stored after a miss, restored on a hit' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l cwd -d 'Include the working directory in the key'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l force -d 'Run even on a hit, and replace the entry'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote-read-only -d 'Use the remote cache for hits only; never upload'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -s n -l no-stdin -d 'Give the command /dev/null as stdin (stdin is not read or hashed)'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l warm -d 'Refresh the entry in the background; print nothing, exit 0'
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s j -l jobs -d 'Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s a -l arg-file -d 'Read items from FILE instead of stdin' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l joblog -d 'Write a GNU parallel style joblog (plus a Cached column) to FILE' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l halt -d 'Stop at the first failure; the map exits with that job\'s status' -r -f -a "now\t'Kill running jobs at the first failure'
 soon\t'Start nothing new at the first failure, let running jobs finish'"
-complete -c jl -n "__fish_jl_using_subcommand map" -l retries -d 'Retry a failing job up to N more times' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l timeout -d 'Kill a job that runs longer than this (e.g. 30s, 5m)' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l shard -d 'Take only items whose 0-based position mod N is I (I/N), or let a job array\'s variables say (auto: Slurm, SGE, LSF, PBS, Kubernetes, HyperQueue, AWS Batch)' -r
-complete -c jl -n "__fish_jl_using_subcommand map" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
-complete -c jl -n "__fish_jl_using_subcommand map" -l cwd -d 'Include the working directory in the key'
-complete -c jl -n "__fish_jl_using_subcommand map" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
-complete -c jl -n "__fish_jl_using_subcommand map" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
-complete -c jl -n "__fish_jl_using_subcommand map" -l force -d 'Run even on a hit, and replace the entry'
-complete -c jl -n "__fish_jl_using_subcommand map" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
-complete -c jl -n "__fish_jl_using_subcommand map" -l remote-read-only -d 'Use the remote cache for hits only; never upload'
-complete -c jl -n "__fish_jl_using_subcommand map" -s 0 -l null -d 'Items are separated by NUL, not newline'
-complete -c jl -n "__fish_jl_using_subcommand map" -l unordered -d 'Print output as jobs finish, not in input order'
-complete -c jl -n "__fish_jl_using_subcommand map" -l no-cache -d 'Run without the store (nothing is read or written)'
-complete -c jl -n "__fish_jl_using_subcommand map" -s q -l quiet -d 'Silence progress'
-complete -c jl -n "__fish_jl_using_subcommand map" -l dry-run -d 'Print each command and whether it is cached; run nothing'
-complete -c jl -n "__fish_jl_using_subcommand map" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l retries -d 'Run a failing job up to N times in all (as GNU parallel\'s --retries)' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l timeout -d 'Kill a job that runs longer than this (e.g. 30s, 5m)' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l shard -d 'Take only items whose 0-based position mod N is I (I/N), or let a job array\'s variables say (auto: Slurm, SGE, LSF, PBS, Kubernetes, HyperQueue, AWS Batch)' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s i -l input -d 'An input file or directory (hashed by content; repeatable)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s o -l output -d 'An output file or directory: stored after a miss, restored on a hit' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l env -d 'Include this environment variable\'s value in the key (repeatable)' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l salt -d 'Extra text to mix into the key (e.g. a version of your own)' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l ignore-arg -d 'Leave arguments matching this glob out of the key (repeatable), e.g. --ignore-arg \'--threads=*\'' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s 0 -l null -d 'Items are separated by NUL, not newline'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l unordered -d 'Print output as jobs finish, not in input order'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l no-cache -d 'Run without the store (nothing is read or written)'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s q -l quiet -d 'Silence progress'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l dry-run -d 'Print each command and whether it is cached; run nothing'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l cwd -d 'Include the working directory in the key'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l force -d 'Run even on a hit, and replace the entry'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote-read-only -d 'Use the remote cache for hits only; never upload'
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jl -n "__fish_jl_using_subcommand ls" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand ls" -l sort -d 'Sort order' -r -f -a "used\t'Most recently used first'
 created\t'Newest first'
@@ -149,3 +149,16 @@ complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcomma
 complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "verify" -d 'Re-hash every blob and parse every entry'
 complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "generate" -d 'Write completions and man pages (for packaging and CI)'
 complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# After `jl run --` or `jl map --`: a command name, then its own arguments.
+function __fish_jl_command_index
+    set -l words (commandline -opc)
+    for i in (seq 3 (count $words))
+        if test "$words[$i]" = "--"
+            echo $i
+            return 0
+        end
+    end
+    return 1
+end
+complete -c jl -n '__fish_jl_command_index >/dev/null' -f -a '(__fish_complete_subcommand --fcs-skip=(__fish_jl_command_index))'

@@ -44,8 +44,29 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command through the cache: replay it if it ran before
+    ///
+    /// jl run computes a key from the command line, the executable's
+    /// content, the content of every input (arguments that name files or
+    /// directories, -i paths), stdin, --env variables and the salt. If an
+    /// entry is stored under that key, its stdout, stderr and exit status
+    /// are replayed and its declared outputs (-o) restored exactly, and the
+    /// command does not run. Otherwise the command runs with its output
+    /// streaming through, and a successful run is stored. The cache never
+    /// makes a command fail: store trouble is one warning and an uncached
+    /// run. With --trace, jl finds the inputs and outputs itself by
+    /// watching the command's file system calls.
+    #[command(after_long_help = RUN_EXIT_STATUS)]
     Run(RunArgs),
     /// Run a command over many items in parallel, every job cached
+    ///
+    /// jl map reads items from stdin (one per line, or NUL-separated with
+    /// -0, or from a file with -a) and runs the command once per item with
+    /// GNU parallel's placeholders substituted, up to -j jobs at once. Each
+    /// job is exactly a jl run action: hits are replayed without starting
+    /// anything, so running the same map again only does what is left.
+    /// Output is printed whole per job, in input order unless --unordered;
+    /// progress goes to stderr.
+    #[command(after_long_help = MAP_EXIT_STATUS)]
     Map(MapArgs),
     /// List cached entries
     Ls(LsArgs),
@@ -172,7 +193,7 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "stale")]
     pub warm: bool,
     /// The command and its arguments (`--` before it is optional)
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD", value_hint = clap::ValueHint::CommandWithArguments)]
     pub command: Vec<OsString>,
 }
 
@@ -184,10 +205,26 @@ pub enum Halt {
     Soon,
 }
 
+/// The exit status of `jl run`, for `--help` and the man page.
+pub const RUN_EXIT_STATUS: &str = "\
+Exit status:
+  the command's own status, replayed or not; 128+N when it was killed by
+  signal N; 127 when it is not found, 126 when it cannot be executed; 2 for
+  jl's own usage errors.";
+
+/// The exit status of `jl map`, for `--help` and the man page.
+pub const MAP_EXIT_STATUS: &str = "\
+Exit status:
+  0 when every job succeeded; else the number of failed jobs, capped at 101
+  (a job whose output could not be shown counts as failed); with --halt,
+  the status of the job that failed first; 127 (126) when the command is
+  not found (cannot be executed); 2 for usage errors; 130 or 143 after
+  SIGINT or SIGTERM; 141 when its stdout closed.";
+
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Placeholders: {} item, {.} without extension, {/} basename, {//} dirname,
-{/.} basename without extension, {#} job number, {%} worker slot.
+{/.} basename without extension, {#} line number, {%} worker slot.
 Without a placeholder the item is appended as the last argument.
 
 Examples:
@@ -196,50 +233,55 @@ Examples:
   jl map -a list.txt --joblog jobs.tsv -- ./extract.sh {} {/.}.json
   find src -name '*.c' | jl map --trace -- gcc -c {} -o {.}.o")]
 pub struct MapArgs {
-    #[command(flatten)]
-    pub key: KeyArgs,
-    #[command(flatten)]
-    pub cache: CacheArgs,
     /// Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]
-    #[arg(short, long, value_name = "N")]
+    #[arg(short, long, value_name = "N", help_heading = "Map options")]
     pub jobs: Option<String>,
     /// Items are separated by NUL, not newline
-    #[arg(short = '0', long)]
+    #[arg(short = '0', long, help_heading = "Map options")]
     pub null: bool,
     /// Read items from FILE instead of stdin
-    #[arg(short = 'a', long, value_name = "FILE")]
+    #[arg(short = 'a', long, value_name = "FILE", help_heading = "Map options")]
     pub arg_file: Option<PathBuf>,
     /// Print output as jobs finish, not in input order
-    #[arg(long)]
+    #[arg(long, help_heading = "Map options")]
     pub unordered: bool,
     /// Run without the store (nothing is read or written)
-    #[arg(long)]
+    #[arg(long, help_heading = "Map options")]
     pub no_cache: bool,
     /// Silence progress
-    #[arg(short, long)]
+    #[arg(short, long, help_heading = "Map options")]
     pub quiet: bool,
     /// Write a GNU parallel style joblog (plus a Cached column) to FILE
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Map options")]
     pub joblog: Option<PathBuf>,
-    /// Stop at the first failure
-    #[arg(long, value_enum, value_name = "WHEN")]
+    /// Stop at the first failure; the map exits with that job's status
+    #[arg(long, value_enum, value_name = "WHEN", help_heading = "Map options")]
     pub halt: Option<Halt>,
-    /// Retry a failing job up to N more times
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Run a failing job up to N times in all (as GNU parallel's --retries)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Map options"
+    )]
     pub retries: u32,
     /// Kill a job that runs longer than this (e.g. 30s, 5m)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Map options")]
     pub timeout: Option<Duration>,
     /// Print each command and whether it is cached; run nothing
-    #[arg(long)]
+    #[arg(long, help_heading = "Map options")]
     pub dry_run: bool,
     /// Take only items whose 0-based position mod N is I (I/N), or let a
     /// job array's variables say (auto: Slurm, SGE, LSF, PBS, Kubernetes,
     /// HyperQueue, AWS Batch)
-    #[arg(long, value_name = "I/N|auto")]
+    #[arg(long, value_name = "I/N|auto", help_heading = "Map options")]
     pub shard: Option<String>,
+    #[command(flatten, next_help_heading = "Key options (as jl run)")]
+    pub key: KeyArgs,
+    #[command(flatten, next_help_heading = "Cache options (as jl run)")]
+    pub cache: CacheArgs,
     /// The command template and its arguments (`--` before it is optional)
-    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD", value_hint = clap::ValueHint::CommandWithArguments)]
     pub command: Vec<OsString>,
 }
 
@@ -345,6 +387,62 @@ pub struct GenerateArgs {
     /// The repository root to write completions/ and man/ into
     #[arg(default_value = ".")]
     pub dir: PathBuf,
+}
+
+/// Prints clap's error (or help), with a hint for two common slips: a
+/// misspelt subcommand, and run or map options given before it.
+pub fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let _ = e.print();
+    if !e.use_stderr() {
+        return 0; // --help, --version
+    }
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let subcommands: Vec<String> = <Cli as clap::CommandFactory>::command()
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| s.get_name().to_string())
+        .collect();
+    let given = match e.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    match (e.kind(), given) {
+        (ErrorKind::InvalidSubcommand, Some(given)) => {
+            let near: Vec<&String> = subcommands
+                .iter()
+                .filter(|s| edit_distance(s, &given) <= 1 || s.starts_with(&given))
+                .collect();
+            if !near.is_empty() {
+                let names: Vec<String> = near.iter().map(|s| format!("'{s}'")).collect();
+                eprintln!("hint: did you mean {}?", names.join(" or "));
+            }
+        }
+        (ErrorKind::UnknownArgument, _) => {
+            if let Some(sub) = words.iter().find(|w| subcommands.contains(w)) {
+                eprintln!("hint: options of jl {sub} go after it: jl {sub} [OPTIONS] -- CMD");
+            }
+        }
+        _ => {}
+    }
+    crate::error::USAGE
+}
+
+/// The Levenshtein distance of two short words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Durations as users write them: 90s, 1h, 7d, 1h30m.

@@ -327,6 +327,27 @@ pub fn discover(
             Before::Exists { .. } => {}
         }
     }
+    // A file is written into a directory that was there: a hit must not
+    // make the directory a real run would have failed to find.
+    let made_here = |p: &Path| acc.paths.get(p).is_some_and(|s| s.made_dir);
+    let mut parents: Vec<&Path> = acc
+        .paths
+        .iter()
+        .filter(|(p, s)| (s.written || s.made_dir) && roots.iter().any(|r| p.starts_with(r)))
+        .filter_map(|(p, _)| p.parent())
+        .filter(|parent| !made_here(parent))
+        .collect();
+    parents.sort();
+    parents.dedup();
+    for parent in parents {
+        for path in kept_forms(parent, acc.named.get(parent), cwd) {
+            found.deps.push(Dep::Exists {
+                path,
+                dir: true,
+                identity: None,
+            });
+        }
+    }
     for (link, target) in &acc.links {
         if acc.paths.get(link).is_some_and(|s| s.written || s.removed) {
             continue;

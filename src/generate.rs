@@ -39,6 +39,7 @@ pub fn write_all(root: &Path) -> anyhow::Result<()> {
         let mut cmd = command();
         let mut buf = Vec::new();
         clap_complete::generate(shell, &mut cmd, "jl", &mut buf);
+        let buf = after_dash_dash(shell, buf);
         let name = match shell {
             Shell::Bash => "jl.bash".to_string(),
             Shell::Zsh => "_jl".to_string(),
@@ -49,23 +50,117 @@ pub fn write_all(root: &Path) -> anyhow::Result<()> {
         std::fs::write(completions.join(name), buf)?;
     }
     let cmd = command();
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
-    page.write_all(extra_sections().as_bytes())?;
-    std::fs::write(man.join("jl.1"), page)?;
+    std::fs::write(man.join("jl.1"), page(cmd.clone(), None)?)?;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("jl-{}", sub.get_name());
+        let exit_status = match sub.get_name() {
+            "run" => Some(crate::cli::RUN_EXIT_STATUS),
+            "map" => Some(crate::cli::MAP_EXIT_STATUS),
+            _ => None,
+        };
         let sub = sub
             .clone()
             .name(name.clone())
             .bin_name(format!("jl {}", sub.get_name()));
-        let mut page = Vec::new();
-        clap_mangen::Man::new(sub).render(&mut page)?;
-        page.write_all(extra_sections().as_bytes())?;
-        std::fs::write(man.join(format!("{name}.1")), page)?;
+        std::fs::write(man.join(format!("{name}.1")), page(sub, exit_status)?)?;
     }
     Ok(())
 }
+
+/// One man page: clap_mangen's sections, an EXIT STATUS section from
+/// `exit_status` (the text after its first line), ENVIRONMENT and FILES.
+fn page(cmd: clap::Command, exit_status: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut page)?;
+    }
+    if let Some(text) = exit_status {
+        let mut roff = Roff::new();
+        roff.control("SH", ["EXIT STATUS"]);
+        let body: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
+        roff.text([roman(body.join(" "))]);
+        page.write_all(roff.to_roff().as_bytes())?;
+    } else if cmd.get_after_long_help().is_some() || cmd.get_after_help().is_some() {
+        man.render_extra_section(&mut page)?;
+    }
+    page.write_all(extra_sections().as_bytes())?;
+    if cmd.get_version().is_some() {
+        man.render_version_section(&mut page)?;
+    }
+    // Each render_* call repeats roff's two-line preamble: keep the first.
+    let text = String::from_utf8(page).expect("roff is UTF-8");
+    let preamble = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+    let (first, rest) = text.split_at(preamble.len().min(text.len()));
+    Ok(format!("{first}{}", rest.replace(preamble, "")).into_bytes())
+}
+
+/// Completion after `jl run --` and `jl map --`: a command name, then that
+/// command's own arguments (clap_complete does this only for zsh).
+fn after_dash_dash(shell: Shell, generated: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8(generated).expect("generated completions are UTF-8");
+    match shell {
+        Shell::Bash => (text + BASH_AFTER_DASH_DASH).into_bytes(),
+        Shell::Fish => {
+            let hidden = |sub: &str| {
+                let plain = format!("-n \"__fish_jl_using_subcommand {sub}\"");
+                let until = format!(
+                    "-n \"__fish_jl_using_subcommand {sub}; and not __fish_jl_command_index >/dev/null\""
+                );
+                (plain, until)
+            };
+            let mut text = text;
+            for sub in ["run", "map"] {
+                let (plain, until) = hidden(sub);
+                text = text.replace(&plain, &until);
+            }
+            (text + FISH_AFTER_DASH_DASH).into_bytes()
+        }
+        _ => text.into_bytes(),
+    }
+}
+
+const BASH_AFTER_DASH_DASH: &str = r#"
+# After `jl run --` or `jl map --`: a command name, then its own arguments
+# (through bash-completion's _command_offset when it is there).
+_jl_with_command() {
+    local i cur=${COMP_WORDS[COMP_CWORD]}
+    for ((i = 2; i < COMP_CWORD; i++)); do
+        if [[ ${COMP_WORDS[i]} == -- && ( ${COMP_WORDS[1]} == run || ${COMP_WORDS[1]} == map ) ]]; then
+            if declare -F _command_offset >/dev/null; then
+                _command_offset $((i + 1))
+            elif ((COMP_CWORD == i + 1)); then
+                COMPREPLY=($(compgen -c -- "$cur"))
+            else
+                COMPREPLY=($(compgen -f -- "$cur"))
+            fi
+            return 0
+        fi
+    done
+    _jl "$@"
+}
+complete -F _jl_with_command -o bashdefault -o default jl
+"#;
+
+const FISH_AFTER_DASH_DASH: &str = r#"
+# After `jl run --` or `jl map --`: a command name, then its own arguments.
+function __fish_jl_command_index
+    set -l words (commandline -opc)
+    for i in (seq 3 (count $words))
+        if test "$words[$i]" = "--"
+            echo $i
+            return 0
+        end
+    end
+    return 1
+end
+complete -c jl -n '__fish_jl_command_index >/dev/null' -f -a '(__fish_complete_subcommand --fcs-skip=(__fish_jl_command_index))'
+"#;
 
 /// ENVIRONMENT and FILES, shared by every page.
 fn extra_sections() -> String {

@@ -24,32 +24,36 @@ pub struct Row {
     pub received: u64,
     pub exit: i32,
     pub signal: i32,
-    pub command: String,
+    /// The command line's raw bytes.
+    pub command: Vec<u8>,
     pub cached: bool,
 }
 
 impl Row {
-    pub fn format(&self) -> String {
+    pub fn format(&self) -> Vec<u8> {
         let start = self
             .start
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64();
         // Tabs and newlines in a command would break the columns.
-        let command: String = self
+        let command = self
             .command
-            .chars()
-            .map(|c| if c == '\t' || c == '\n' { ' ' } else { c })
-            .collect();
-        format!(
-            "{}\t:\t{start:.3}\t{:.3}\t0\t{}\t{}\t{}\t{command}\t{}\n",
+            .iter()
+            .map(|&b| if b == b'\t' || b == b'\n' { b' ' } else { b });
+        // As GNU parallel: a job killed by a signal has Exitval 0.
+        let exit = if self.signal != 0 { 0 } else { self.exit };
+        let mut row = format!(
+            "{}\t:\t{start:.3}\t{:.3}\t0\t{}\t{exit}\t{}\t",
             self.seq,
             self.runtime.as_secs_f64(),
             self.received,
-            self.exit,
             self.signal,
-            self.cached as u8
         )
+        .into_bytes();
+        row.extend(command);
+        row.extend_from_slice(format!("\t{}\n", self.cached as u8).as_bytes());
+        row
     }
 }
 
@@ -86,7 +90,7 @@ impl Writer {
     }
 
     pub fn append(&mut self, row: &Row) -> io::Result<()> {
-        self.file.write_all(row.format().as_bytes())
+        self.file.write_all(&row.format())
     }
 }
 

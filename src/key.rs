@@ -362,14 +362,24 @@ pub fn changed_input(action: &Action) -> Option<&Path> {
 
 /// A command line as a user would type it (for logs and listings).
 pub fn shell_line<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> String {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|a| {
-            let s = a.as_ref().to_string_lossy();
-            shlex::try_quote(&s).map_or_else(|_| s.to_string(), |q| q.into_owned())
-        })
-        .collect();
-    words.join(" ")
+    String::from_utf8_lossy(&shell_bytes(argv)).into_owned()
+}
+
+/// As [`shell_line`], with the words' raw bytes (a file name that is not
+/// UTF-8 stays as it is, for joblogs and `--dry-run`).
+pub fn shell_bytes<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> Vec<u8> {
+    let mut line = Vec::new();
+    for (n, a) in argv.iter().enumerate() {
+        if n > 0 {
+            line.push(b' ');
+        }
+        let bytes = a.as_ref().as_bytes();
+        match shlex::bytes::try_quote(bytes) {
+            Ok(quoted) => line.extend_from_slice(&quoted),
+            Err(_) => line.extend_from_slice(bytes),
+        }
+    }
+    line
 }
 
 /// What differs between a stored entry's key parts and this action's.

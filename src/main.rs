@@ -41,7 +41,10 @@ fn main() -> ExitCode {
         eprintln!("{SHORT_USAGE}");
         return ExitCode::from(error::USAGE as u8);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(cli::usage_error(e) as u8),
+    };
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

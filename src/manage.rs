@@ -161,6 +161,13 @@ pub fn ls(args: LsArgs) -> anyhow::Result<i32> {
     }
     let mut out = io::stdout().lock();
     let width = terminal_width();
+    if width.is_some() && !args.json {
+        let header = format!(
+            "{:<12}  {:>5}  {:>5}  {:>9}  {:>4}  {:>7}  COMMAND",
+            "KEY", "AGE", "USED", "SIZE", "HITS", "TIME"
+        );
+        writeln!(out, "{}", truncate(&header, width))?;
+    }
     for r in &rows {
         if args.json {
             let row = LsRow {

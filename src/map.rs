@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -64,11 +64,11 @@ pub fn main(args: MapArgs) -> anyhow::Result<i32> {
         Some(path) => Some(joblog::Writer::create(path)?),
         None => None,
     };
-    let items = read_items(plan.arg_file.clone(), plan.null)?;
+    let (items, total) = read_items(plan.arg_file.clone(), plan.null, plan.shard)?;
     if plan.dry_run {
         return dry_run(&plan, items);
     }
-    execute(plan, items, joblog)
+    execute(plan, items, total, joblog)
 }
 
 fn plan(args: MapArgs) -> anyhow::Result<Plan> {
@@ -138,25 +138,58 @@ enum Record {
     Failed(io::Error),
 }
 
+/// The number of jobs, once the item stream has ended.
+#[derive(Clone, Default)]
+struct Total(Arc<AtomicU64>);
+
+impl Total {
+    const UNKNOWN: u64 = u64::MAX;
+
+    fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::SeqCst)).filter(|&n| n != Total::UNKNOWN)
+    }
+}
+
 /// Items, streamed by a reader thread. Empty items are skipped, but they
-/// count in the line numbers (`{#}`).
-fn read_items(arg_file: Option<PathBuf>, null: bool) -> anyhow::Result<mpsc::Receiver<Record>> {
+/// count in the line numbers (`{#}`). When the stream ends, the number of
+/// jobs it makes (after `--shard`) is known, for the progress display.
+fn read_items(
+    arg_file: Option<PathBuf>,
+    null: bool,
+    shard: Option<(u64, u64)>,
+) -> anyhow::Result<(mpsc::Receiver<Record>, Total)> {
     let source: Box<dyn Read + Send> = match arg_file {
         Some(path) => Box::new(
             File::open(&path)
                 .with_context(|| format!("cannot read the item list {}", path.display()))?,
         ),
-        None => Box::new(io::stdin()),
+        None => {
+            use std::io::IsTerminal;
+            if io::stdin().is_terminal() {
+                eprintln!("jl: reading items from the terminal, one per line; Ctrl-D ends them");
+            }
+            Box::new(io::stdin())
+        }
     };
+    let total = Total(Arc::new(AtomicU64::new(Total::UNKNOWN)));
+    let known = total.clone();
     let (tx, rx) = mpsc::sync_channel(4096);
     std::thread::spawn(move || {
+        let mut items = 0u64;
         let sep = if null { b'\0' } else { b'\n' };
         let mut reader = BufReader::with_capacity(256 * 1024, source);
         let mut line = 0u64;
         loop {
             let mut item = Vec::new();
             match reader.read_until(sep, &mut item) {
-                Ok(0) => break,
+                Ok(0) => {
+                    let jobs = match shard {
+                        None => items,
+                        Some((i, n)) => items / n + u64::from(i < items % n),
+                    };
+                    known.0.store(jobs, Ordering::SeqCst);
+                    break;
+                }
                 Ok(_) => line += 1,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -173,12 +206,13 @@ fn read_items(arg_file: Option<PathBuf>, null: bool) -> anyhow::Result<mpsc::Rec
             if item.is_empty() {
                 continue;
             }
+            items += 1;
             if tx.send(Record::Item(line, item)).is_err() {
                 break;
             }
         }
     });
-    Ok(rx)
+    Ok((rx, total))
 }
 
 /// One prepared job.
@@ -191,12 +225,13 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// The job as its key sees it: `{%}` is left as it is, since which
+    /// worker runs a job chooses a resource, not a result.
     fn new(plan: &Plan, index: u64, seq: u64, item: Vec<u8>) -> Prepared {
-        let slot = (index as usize % plan.jobs) + 1;
         let job = template::Job {
             item: &item,
             seq,
-            slot,
+            slot: None,
         };
         let argv = plan.template.command(job);
         let mut settings = plan.settings.clone();
@@ -218,12 +253,24 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// The command line run by the worker holding `slot` (`{%}`).
+    fn argv_in(&self, plan: &Plan, slot: usize) -> Vec<OsString> {
+        plan.template.command(template::Job {
+            item: &self.item,
+            seq: self.seq,
+            slot: Some(slot),
+        })
+    }
+}
+
 /// One finished job, waiting to be printed.
 struct Done {
     index: u64,
     seq: u64,
     item: Vec<u8>,
-    line: String,
+    /// The command line's raw bytes (joblogs, messages).
+    line: Vec<u8>,
     code: i32,
     signal: Option<i32>,
     cached: bool,
@@ -242,13 +289,14 @@ fn dry_run(plan: &Plan, items: mpsc::Receiver<Record>) -> anyhow::Result<i32> {
     let mut failed = None;
     for (index, seq, item) in numbered(items, plan.shard, &mut failed) {
         let job = Prepared::new(plan, index, seq, item);
-        let line = crate::key::shell_line(&job.argv);
+        let line = crate::key::shell_bytes(&job.argv);
         let cached = match (exec::resolve(&job.argv[0]), &job.settings.store) {
             (Ok(exe), Some(store)) => run::prepare(&job.settings, &job.argv, &exe, None, &stat)
                 .is_some_and(|action| run::is_fresh(&job.settings, store, &action)),
             _ => false,
         };
-        writeln!(out, "{line}{}", if cached { "  # cached" } else { "" })?;
+        out.write_all(&line)?;
+        writeln!(out, "{}", if cached { "  # cached" } else { "" })?;
     }
     match failed {
         Some(e) => Err(e).context("cannot read the items"),
@@ -288,6 +336,9 @@ struct Shared {
     halting: AtomicBool,
     /// jl's stdout was closed (`| head`): nothing more is started.
     stdout_closed: AtomicBool,
+    /// The status of the job whose failure set off `--halt`.
+    halted_by: Mutex<Option<i32>>,
+    total: Total,
 }
 
 /// A missed job on its way to a worker.
@@ -296,6 +347,7 @@ type Work = (Prepared, PathBuf, Option<crate::key::Action>);
 fn execute(
     mut plan: Plan,
     items: mpsc::Receiver<Record>,
+    total: Total,
     joblog: Option<joblog::Writer>,
 ) -> anyhow::Result<i32> {
     exec::forward_signals();
@@ -322,19 +374,21 @@ fn execute(
         drained: Condvar::new(),
         halting: AtomicBool::new(false),
         stdout_closed: AtomicBool::new(false),
+        halted_by: Mutex::new(None),
+        total,
     });
     let (done_tx, done_rx) = mpsc::channel::<Done>();
-    let (total_tx, total_rx) = mpsc::channel::<u64>();
     let emitter = {
         let plan = Arc::clone(&plan);
         let shared = Arc::clone(&shared);
-        std::thread::spawn(move || emit(&plan, &shared, done_rx, total_rx, joblog))
+        std::thread::spawn(move || emit(&plan, &shared, done_rx, joblog))
     };
     let (work_tx, work_rx) = mpsc::sync_channel::<Work>(plan.jobs);
     let work_rx = Arc::new(Mutex::new(work_rx));
     // Workers start as misses need them, up to -j.
     let mut workers = Vec::new();
-    let start_worker = || {
+    // Worker N holds slot N (`{%}`) for every job it runs.
+    let start_worker = |slot: usize| {
         let plan = Arc::clone(&plan);
         let shared = Arc::clone(&shared);
         let rx = Arc::clone(&work_rx);
@@ -343,7 +397,7 @@ fn execute(
             loop {
                 let next = rx.lock().expect("work queue").recv();
                 let Ok((job, exe, action)) = next else { break };
-                let done = work(&plan, &shared, job, &exe, action);
+                let done = work(&plan, &shared, job, &exe, action, slot);
                 if tx.send(done).is_err() {
                     break;
                 }
@@ -395,7 +449,10 @@ fn execute(
             (&action, &job.settings.store, job.settings.force)
         {
             if let Ok(hit) = run::find(&job.settings, store, action) {
-                let line = crate::key::shell_line(&job.argv);
+                let line = crate::key::shell_bytes(&job.argv);
+                if job.settings.verbose {
+                    run::log::cached(&String::from_utf8_lossy(&line), hit.entry.duration_ms);
+                }
                 let now = SystemTime::now();
                 // A hit whose output went meanwhile runs after all.
                 if let Some(done) = Done::hit(&job, line, hit, store, now, Duration::ZERO) {
@@ -405,13 +462,12 @@ fn execute(
             }
         }
         if workers.len() < plan.jobs {
-            workers.push(start_worker());
+            workers.push(start_worker(workers.len() + 1));
         }
         if work_tx.send((job, exe, action)).is_err() {
             break;
         }
     }
-    let _ = total_tx.send(dispatched);
     drop(work_tx);
     drop(done_tx);
     for w in workers {
@@ -423,6 +479,10 @@ fn execute(
     }
     if shared.stdout_closed.load(Ordering::SeqCst) {
         return Ok(128 + libc_sigpipe());
+    }
+    // As GNU parallel: a halted map exits with the failing job's status.
+    if let Some(code) = *shared.halted_by.lock().expect("halt") {
+        return Ok(code);
     }
     if let Some(e) = read_error {
         eprintln!("jl: error: cannot read the items after item {dispatched}: {e}");
@@ -438,7 +498,7 @@ fn libc_sigpipe() -> i32 {
 
 impl Done {
     /// What every outcome of `job` shares; the rest says nothing ran.
-    fn of(job: &Prepared, line: String) -> Done {
+    fn of(job: &Prepared, line: Vec<u8>) -> Done {
         Done {
             index: job.index,
             seq: job.seq,
@@ -461,7 +521,7 @@ impl Done {
     /// again when printed. `None` when an output is gone already.
     fn hit(
         job: &Prepared,
-        line: String,
+        line: Vec<u8>,
         hit: run::Hit,
         store: &Store,
         started: SystemTime,
@@ -499,7 +559,7 @@ fn failed_to_start(job: &Prepared, code: i32, message: String) -> Done {
     Done {
         code,
         error: Some(message),
-        ..Done::of(job, crate::key::shell_line(&job.argv))
+        ..Done::of(job, crate::key::shell_bytes(&job.argv))
     }
 }
 
@@ -510,8 +570,10 @@ fn work(
     job: Prepared,
     exe: &std::path::Path,
     action: Option<crate::key::Action>,
+    slot: usize,
 ) -> Done {
-    let line = crate::key::shell_line(&job.argv);
+    let argv = job.argv_in(plan, slot);
+    let line = crate::key::shell_bytes(&argv);
     let mut attempt = 0;
     loop {
         if shared.halting.load(Ordering::SeqCst) || exec::interrupted().is_some() {
@@ -521,14 +583,14 @@ fn work(
             };
         }
         if job.settings.verbose {
-            run::log::calling(&line);
+            run::log::calling(&String::from_utf8_lossy(&line));
         }
         let token = plan.tokens.acquire();
         let started = SystemTime::now();
         let clock = Instant::now();
         let spawn = Job {
             exe,
-            argv: &job.argv,
+            argv: &argv,
             stdin: crate::exec::Stdin::Null,
             own_group: true,
             timeout: plan.timeout,
@@ -562,11 +624,16 @@ fn work(
                 }
             }
         };
-        if done.code == 0 || attempt >= plan.retries || exec::interrupted().is_some() {
-            if done.code != 0 {
+        // --retries N: N attempts in all, as GNU parallel.
+        let last_attempt = attempt + 1 >= plan.retries.max(1);
+        if done.code == 0 || last_attempt || exec::interrupted().is_some() {
+            if done.code != 0 && exec::interrupted().is_none() {
                 if let Some(halt) = plan.halt {
-                    if !shared.halting.swap(true, Ordering::SeqCst) && halt == Halt::Now {
-                        halt_now();
+                    if !shared.halting.swap(true, Ordering::SeqCst) {
+                        *shared.halted_by.lock().expect("halt") = Some(done.code);
+                        if halt == Halt::Now {
+                            halt_now();
+                        }
                     }
                 }
             }
@@ -593,7 +660,6 @@ fn emit(
     plan: &Plan,
     shared: &Shared,
     done_rx: mpsc::Receiver<Done>,
-    total_rx: mpsc::Receiver<u64>,
     mut joblog: Option<joblog::Writer>,
 ) -> anyhow::Result<u64> {
     let mut progress = Progress::new(plan.jobs, plan.quiet);
@@ -605,7 +671,7 @@ fn emit(
         let received = done_rx.recv_timeout(Duration::from_millis(200));
         let disconnected = matches!(received, Err(mpsc::RecvTimeoutError::Disconnected));
         if counts.total.is_none() {
-            counts.total = total_rx.try_recv().ok();
+            counts.total = shared.total.get();
         }
         match received {
             Ok(done) => {
@@ -645,11 +711,15 @@ fn emit(
                 }
                 Err(Shown::Lost(e)) => Some(e),
             };
-            if done.code != 0 || lost.is_some() {
+            // A job Ctrl-C (or SIGTERM) stopped is interrupted, not failed.
+            let interrupted = exec::interrupted().is_some() && done.signal.is_some();
+            if interrupted {
+                counts.interrupted += 1;
+            } else if done.code != 0 || lost.is_some() {
                 counts.failed += 1;
             }
             let closed = shared.stdout_closed.load(Ordering::SeqCst);
-            if done.code != 0 && !closed {
+            if done.code != 0 && !closed && !interrupted {
                 let why = match (&done.error, done.signal) {
                     (Some(e), _) => e.clone(),
                     (None, Some(sig)) => format!("killed by signal {sig}"),
@@ -685,7 +755,8 @@ fn emit(
         }
         progress.update(counts);
     }
-    counts.total = Some(counts.done);
+    // The real total if the items were all read (10/20 after a Ctrl-C).
+    counts.total = Some(shared.total.get().unwrap_or(counts.done).max(counts.done));
     progress.finish(counts);
     Ok(counts.failed)
 }

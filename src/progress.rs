@@ -15,8 +15,21 @@ pub struct Counts {
     pub done: u64,
     pub cached: u64,
     pub failed: u64,
+    /// Stopped by Ctrl-C or SIGTERM: neither done well nor failed.
+    pub interrupted: u64,
     /// Known once all items have been read.
     pub total: Option<u64>,
+}
+
+impl Counts {
+    /// `cached 80 | failed 0`, and how many were interrupted if any.
+    fn message(&self) -> String {
+        let mut text = format!("cached {} | failed {}", self.cached, self.failed);
+        if self.interrupted > 0 {
+            text.push_str(&format!(" | interrupted {}", self.interrupted));
+        }
+        text
+    }
 }
 
 pub struct Progress {
@@ -68,7 +81,7 @@ impl Progress {
                     }
                 }
                 bar.set_position(c.done);
-                bar.set_message(format!("cached {} | failed {}", c.cached, c.failed));
+                bar.set_message(c.message());
             }
             Mode::Lines { next } => {
                 if elapsed >= *next {
@@ -110,15 +123,27 @@ impl Progress {
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} [{elapsed_precise}] Done {pos} | {msg} | {per_sec}")
+    ProgressStyle::with_template("{spinner} [{elapsed_precise}] Done {pos} | {msg} | {rate}")
         .expect("valid template")
+        .with_key("rate", rate)
 }
 
 fn bar_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "[{elapsed_precise}] {wide_bar} {pos}/{len} | {msg} | {per_sec} | eta {eta}",
+        "[{elapsed_precise}] {wide_bar} {pos}/{len} | {msg} | {rate} | eta {eta}",
     )
     .expect("valid template")
+    .with_key("rate", rate)
+}
+
+/// Jobs per second as a person reads it: `6.9/s`, `1234/s`.
+fn rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let per_sec = state.per_sec();
+    let _ = if per_sec < 100.0 {
+        write!(w, "{per_sec:.1}/s")
+    } else {
+        write!(w, "{per_sec:.0}/s")
+    };
 }
 
 /// `[jl map -j8] Done 120/5000 | cached 80 | failed 0 | elapsed 3.1s | eta 2m01s`
@@ -132,10 +157,9 @@ pub fn line(prefix: &str, c: Counts, elapsed: Duration) -> String {
         _ => "?".to_string(),
     };
     format!(
-        "{prefix} Done {}/{total} | cached {} | failed {} | elapsed {:.1}s | eta {eta}",
+        "{prefix} Done {}/{total} | {} | elapsed {:.1}s | eta {eta}",
         c.done,
-        c.cached,
-        c.failed,
+        c.message(),
         elapsed.as_secs_f64()
     )
 }
@@ -160,6 +184,7 @@ mod tests {
             done: 120,
             cached: 80,
             failed: 0,
+            interrupted: 0,
             total: Some(5000),
         };
         let text = line("[jl map -j8]", c, Duration::from_millis(3100));

@@ -919,7 +919,7 @@ pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
                     received,
                     exit: ran.finished.code(),
                     signal: ran.finished.status.signal().unwrap_or(0),
-                    command: String::new(),
+                    command: Vec::new(),
                     cached: false,
                 },
             );
@@ -940,7 +940,7 @@ fn log_hit(settings: &Settings, argv: &[OsString], entry: &Entry, started: std::
             received: entry.stdout.size,
             exit: entry.exit_code,
             signal: 0,
-            command: String::new(),
+            command: Vec::new(),
             cached: true,
         },
     );
@@ -950,7 +950,7 @@ fn log_hit(settings: &Settings, argv: &[OsString], entry: &Entry, started: std::
 fn log_run(settings: &Settings, argv: &[OsString], row: crate::joblog::Row) {
     if let Some(path) = &settings.log {
         let row = crate::joblog::Row {
-            command: key::shell_line(argv),
+            command: key::shell_bytes(argv),
             ..row
         };
         crate::joblog::append_to(path, &row);

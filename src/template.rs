@@ -27,8 +27,9 @@ pub struct Job<'a> {
     pub item: &'a [u8],
     /// `{#}`: the item's line number in the input.
     pub seq: u64,
-    /// `{%}`: the worker slot the job holds.
-    pub slot: usize,
+    /// `{%}`: the worker slot the job holds; `None` leaves `{%}` as it
+    /// is, as in the key (a slot picks a resource, not a result).
+    pub slot: Option<usize>,
 }
 
 impl Template {
@@ -99,7 +100,8 @@ fn expand(word: &[u8], job: Job<'_>, quote: bool) -> Option<Vec<u8>> {
         base.to_vec(),
         without_extension(item).to_vec(),
         job.seq.to_string().into_bytes(),
-        job.slot.to_string().into_bytes(),
+        job.slot
+            .map_or_else(|| b"{%}".to_vec(), |slot| slot.to_string().into_bytes()),
         item.to_vec(),
     ];
     let mut out = Vec::with_capacity(word.len() + item.len());
@@ -235,7 +237,7 @@ mod tests {
         let job = Job {
             item: item.as_bytes(),
             seq: 7,
-            slot: 2,
+            slot: Some(2),
         };
         String::from_utf8(expand(word.as_bytes(), job, false).unwrap_or_else(|| b"-".to_vec()))
             .unwrap()
@@ -267,6 +269,7 @@ mod tests {
             ("{.}", "my file.txt", "my file"),
             ("{#}", "x", "7"),
             ("{%}", "x", "2"),
+            ("gpu{%}", "x", "gpu2"),
             ("pre-{/.}.out", "d/f.in", "pre-f.out"),
             ("plain", "x", "-"),
             ("{}{}", "ab", "abab"),
@@ -304,7 +307,7 @@ mod tests {
         let job = Job {
             item: b"a$(touch x)'.jpg",
             seq: 1,
-            slot: 1,
+            slot: Some(1),
         };
         let argv = t.command(job);
         assert_eq!(argv[2], "echo got: 'a$(touch x)'\\''.jpg'");

@@ -4,6 +4,7 @@ mod util;
 
 mod controls;
 mod faults;
+mod fidelity;
 mod generated;
 mod inputs;
 mod map;

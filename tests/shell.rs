@@ -247,3 +247,93 @@ fn readme_background_refresh_and_ignored_arguments() {
         "--parallel=2 hit --parallel=4's entry"
     );
 }
+
+/// `text` with what varies from run to run written alike: runs of eight
+/// or more hex digits (an abbreviating `…` included) and durations.
+fn masked(text: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let hex = chars[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
+        let digits = chars[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == '.')
+            .count();
+        if hex >= 8 {
+            out.push_str("<hex>");
+            i += hex;
+            if chars.get(i) == Some(&'…') {
+                i += 1;
+            }
+        } else if digits >= 3 && chars[i..i + digits].contains(&'.') {
+            out.push_str("<n>");
+            i += digits;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The lines of the README block that follows the lines of `start`.
+fn readme_block(start: &str) -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let from = readme
+        .find(start)
+        .unwrap_or_else(|| panic!("README lost {start}"));
+    let mut lines = readme[from..].lines().skip(start.lines().count());
+    lines
+        .by_ref()
+        .take_while(|l| !l.starts_with("```") && !l.starts_with("$ jl gc"))
+        .map(masked)
+        .collect()
+}
+
+#[test]
+fn readme_verbose_and_explain_samples_are_what_jl_prints() {
+    let env = TestEnv::new();
+    env.write("texts/a.txt", "one two three\n");
+    let run = || {
+        let out = env.run(&["run", "-v", "--", "wc", "-w", "texts/a.txt"]);
+        stderr(&out).lines().map(masked).collect::<Vec<String>>()
+    };
+    let mut printed = run();
+    printed.extend(run());
+    env.write("texts/a.txt", "one two three four\n");
+    printed.extend(run());
+    let block = readme_block("<!-- verbose sample -->\n```");
+    assert_eq!(printed, block);
+
+    env.write("texts/a.txt", "five\n");
+    let explained = stdout(&env.run(&["explain", "--", "wc", "-w", "texts/a.txt"]));
+    let explained: Vec<String> = explained.lines().map(masked).collect();
+    assert_eq!(explained, readme_block("$ jl explain -- wc -w texts/a.txt"));
+}
+
+#[test]
+fn the_makefile_example_refuses_to_run_without_texts() {
+    let env = TestEnv::new();
+    let makefile = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/make/Makefile");
+    std::fs::copy(makefile, env.path("Makefile")).unwrap();
+    let out = Command::new("make")
+        .current_dir(env.root())
+        .env_remove("MAKEFLAGS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no texts/*.txt here"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !env.path("counts.tsv").exists(),
+        "no empty result is written"
+    );
+}

@@ -274,3 +274,15 @@ fn times_and_modes_a_command_sets_are_restored() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the chmod was redone");
 }
+
+#[test]
+fn a_file_written_into_a_directory_depends_on_the_directory_being_there() {
+    let t = Traced::new();
+    std::fs::create_dir(t.env.path("d")).unwrap();
+    t.run("echo 0 > d/new.txt");
+    std::fs::remove_dir_all(t.env.path("d")).unwrap();
+    let out = t.script(&[], "echo 0 > d/new.txt");
+    assert!(!out.status.success(), "a hit made the directory back");
+    assert!(!t.env.path("d").exists());
+    assert_eq!(t.runs(), 2);
+}

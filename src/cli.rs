@@ -55,7 +55,6 @@ pub enum Command {
     /// makes a command fail: store trouble is one warning and an uncached
     /// run. With --trace, jl finds the inputs and outputs itself by
     /// watching the command's file system calls.
-    #[command(after_long_help = RUN_EXIT_STATUS)]
     Run(RunArgs),
     /// Run a command over many items in parallel, every job cached
     ///
@@ -66,7 +65,6 @@ pub enum Command {
     /// anything, so running the same map again only does what is left.
     /// Output is printed whole per job, in input order unless --unordered;
     /// progress goes to stderr.
-    #[command(after_long_help = MAP_EXIT_STATUS)]
     Map(MapArgs),
     /// List cached entries
     Ls(LsArgs),
@@ -170,13 +168,7 @@ pub struct CacheArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "\
-Examples:
-  jl run -- sha256sum big.iso
-  jl run -i src/ -o out.bin -- ./build.sh
-  curl -s https://example.org/data.csv | jl run --ttl 1h -- python3 summarize.py
-  jl run --env LANG -- sort words.txt
-  jl run --trace -- gcc -O2 -c foo.c     # inputs and foo.o found by tracing")]
+#[command(after_help = RUN_AFTER_HELP)]
 pub struct RunArgs {
     #[command(flatten)]
     pub key: KeyArgs,
@@ -205,24 +197,23 @@ pub enum Halt {
     Soon,
 }
 
-/// The exit status of `jl run`, for `--help` and the man page.
-pub const RUN_EXIT_STATUS: &str = "\
+/// Examples and the exit status of `jl run` (`--help`; the man page takes
+/// its EXIT STATUS section from the part after `Exit status:`).
+pub const RUN_AFTER_HELP: &str = "\
+Examples:
+  jl run -- sha256sum big.iso
+  jl run -i src/ -o out.bin -- ./build.sh
+  curl -s https://example.org/data.csv | jl run --ttl 1h -- python3 summarize.py
+  jl run --env LANG -- sort words.txt
+  jl run --trace -- gcc -O2 -c foo.c     # inputs and foo.o found by tracing
+
 Exit status:
   the command's own status, replayed or not; 128+N when it was killed by
   signal N; 127 when it is not found, 126 when it cannot be executed; 2 for
   jl's own usage errors.";
 
-/// The exit status of `jl map`, for `--help` and the man page.
-pub const MAP_EXIT_STATUS: &str = "\
-Exit status:
-  0 when every job succeeded; else the number of failed jobs, capped at 101
-  (a job whose output could not be shown counts as failed); with --halt,
-  the status of the job that failed first; 127 (126) when the command is
-  not found (cannot be executed); 2 for usage errors; 130 or 143 after
-  SIGINT or SIGTERM; 141 when its stdout closed.";
-
-#[derive(Debug, Args)]
-#[command(after_help = "\
+/// Placeholders, examples and the exit status of `jl map`.
+pub const MAP_AFTER_HELP: &str = "\
 Placeholders: {} item, {.} without extension, {/} basename, {//} dirname,
 {/.} basename without extension, {#} line number, {%} worker slot.
 Without a placeholder the item is appended as the last argument.
@@ -231,7 +222,17 @@ Examples:
   find pics -name '*.jpg' | jl map -j8 -- identify
   find . -name '*.wav' -print0 | jl map -0 -o '{.}.flac' -- flac -s -o {.}.flac {}
   jl map -a list.txt --joblog jobs.tsv -- ./extract.sh {} {/.}.json
-  find src -name '*.c' | jl map --trace -- gcc -c {} -o {.}.o")]
+  find src -name '*.c' | jl map --trace -- gcc -c {} -o {.}.o
+
+Exit status:
+  0 when every job succeeded; else the number of failed jobs, capped at 101
+  (a job whose output could not be shown counts as failed); with --halt,
+  the status of the job that failed first; 127 (126) when the command is
+  not found (cannot be executed); 2 for usage errors; 130 or 143 after
+  SIGINT or SIGTERM; 141 when its stdout closed.";
+
+#[derive(Debug, Args)]
+#[command(after_help = MAP_AFTER_HELP)]
 pub struct MapArgs {
     /// Parallel jobs: a number, or a percentage of CPUs like 50% [default: CPUs]
     #[arg(short, long, value_name = "N", help_heading = "Map options")]

@@ -54,8 +54,8 @@ pub fn write_all(root: &Path) -> anyhow::Result<()> {
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("jl-{}", sub.get_name());
         let exit_status = match sub.get_name() {
-            "run" => Some(crate::cli::RUN_EXIT_STATUS),
-            "map" => Some(crate::cli::MAP_EXIT_STATUS),
+            "run" => Some(crate::cli::RUN_AFTER_HELP),
+            "map" => Some(crate::cli::MAP_AFTER_HELP),
             _ => None,
         };
         let sub = sub
@@ -67,9 +67,9 @@ pub fn write_all(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One man page: clap_mangen's sections, an EXIT STATUS section from
-/// `exit_status` (the text after its first line), ENVIRONMENT and FILES.
-fn page(cmd: clap::Command, exit_status: Option<&str>) -> anyhow::Result<Vec<u8>> {
+/// One man page: clap_mangen's sections, an EXIT STATUS section from the
+/// part of `after_help` after `Exit status:`, ENVIRONMENT and FILES.
+fn page(cmd: clap::Command, after_help: Option<&str>) -> anyhow::Result<Vec<u8>> {
     let man = clap_mangen::Man::new(cmd.clone());
     let mut page = Vec::new();
     man.render_title(&mut page)?;
@@ -80,10 +80,15 @@ fn page(cmd: clap::Command, exit_status: Option<&str>) -> anyhow::Result<Vec<u8>
     if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
         man.render_subcommands_section(&mut page)?;
     }
-    if let Some(text) = exit_status {
+    let exit_status = after_help.and_then(|text| text.split_once("Exit status:\n"));
+    if let Some((before, text)) = exit_status {
         let mut roff = Roff::new();
+        roff.control("SH", ["EXAMPLES"]);
+        roff.control("nf", []);
+        roff.text([roman(before.trim_end())]);
+        roff.control("fi", []);
         roff.control("SH", ["EXIT STATUS"]);
-        let body: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
+        let body: Vec<&str> = text.lines().map(str::trim).collect();
         roff.text([roman(body.join(" "))]);
         page.write_all(roff.to_roff().as_bytes())?;
     } else if cmd.get_after_long_help().is_some() || cmd.get_after_help().is_some() {

@@ -352,7 +352,7 @@ fn retries_rerun_failing_jobs() {
     let script = "echo x >> count; [ $(wc -l < count) -ge 3 ]";
     let out = map(
         &env,
-        &["-q", "--retries", "2", "--", "sh", "-c", script, "sh"],
+        &["-q", "--retries", "3", "--", "sh", "-c", script, "sh"],
         "a\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));

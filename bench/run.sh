@@ -45,8 +45,12 @@ for crate in bkt rust-parallel; do
 done
 command -v hyperfine >/dev/null || { echo "bench: hyperfine is required" >&2; exit 1; }
 
-cargo build --release --quiet
-jl=$repo/target/x86_64-unknown-linux-gnu/release/jl
+cargo build --release --locked --quiet
+jl=$repo/target/release/jl
+# The opt-in static build (README, "A static jl"), measured beside it.
+RUSTFLAGS='-C target-feature=+crt-static' \
+  cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu
+jl_static=$repo/target/x86_64-unknown-linux-gnu/release/jl
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -84,7 +88,7 @@ echo "bench: warm hits" >&2
 # 1. Warm hit of a tiny command.
 "$jl" run -- echo hi >/dev/null
 have bkt && bkt --ttl=1h -- echo hi >/dev/null
-peers=("jl run=$jl run -- echo hi" "echo=/bin/echo hi" "true=/bin/true")
+peers=("jl run=$jl run -- echo hi" "jl run, static=$jl_static run -- echo hi" "echo=/bin/echo hi" "true=/bin/true")
 have bkt && peers+=("bkt=bkt --ttl=1h -- echo hi")
 bench "1. warm hit of echo hi" $((runs * 10)) --warmup 20 -- "${peers[@]}"
 

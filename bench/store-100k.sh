@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
 cargo build --release --quiet
-jl=$PWD/target/x86_64-unknown-linux-gnu/release/jl
+jl=$PWD/target/release/jl
 store=$(mktemp -d)
 trap 'rm -rf "$store"' EXIT
 export JL_STORE=$store

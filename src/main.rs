@@ -60,6 +60,15 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let traced = match &cli.command {
+        Command::Run(args) => args.key.trace,
+        Command::Map(args) => args.key.trace,
+        Command::Explain(args) => args.key.trace,
+        _ => false,
+    };
+    if let Some(why) = traced.then(trace::unavailable).flatten() {
+        anyhow::bail!("{why}");
+    }
     match cli.command {
         Command::Run(args) => {
             let settings = config::settings(&args.key, &args.cache, true);

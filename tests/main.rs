@@ -10,6 +10,7 @@ mod inputs;
 mod map;
 mod oracle;
 mod real_build;
+#[cfg(feature = "remote")]
 mod remote;
 mod replay;
 mod run;

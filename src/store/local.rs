@@ -676,6 +676,7 @@ impl BlobWriter {
     }
 
     /// The digest of the bytes written so far.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub fn digest(&self) -> Digest {
         Digest::from_hasher(&self.hasher)
     }

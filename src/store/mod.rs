@@ -7,6 +7,10 @@
 
 pub mod ledger;
 pub mod local;
+#[cfg(feature = "remote")]
+pub mod remote;
+#[cfg(not(feature = "remote"))]
+#[path = "no_remote.rs"]
 pub mod remote;
 
 use std::ffi::{OsStr, OsString};

@@ -6,9 +6,20 @@
 //! it is internal; a file it read before writing (or renaming, or
 //! appending to) is an input, hashed before the write lands, and an
 //! output too. `deps` turns the result into an entry's dependency list.
+//!
+//! The tracer itself exists for Linux on x86_64 only (ripgrep's shape for
+//! an optional part: this facade, with `run` and [`unavailable`] saying
+//! so elsewhere); the rules below are plain data and build everywhere.
+#![cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod filter;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod resolve;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod tracer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +27,35 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, Identity, StatCache, identity};
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use tracer::run;
+
+/// Where `--trace` is implemented: its system calls are x86_64 Linux's.
+pub const AVAILABLE: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+
+/// Why `--trace` cannot be used here, if it cannot.
+pub fn unavailable() -> Option<String> {
+    (!AVAILABLE).then(|| {
+        format!(
+            "--trace needs Linux on x86_64, and this jl runs on {} {}",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )
+    })
+}
+
+/// Elsewhere the command is never traced: `--trace` is refused before
+/// anything runs (see [`unavailable`]).
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+pub fn run(
+    job: crate::exec::Job<'_>,
+    stdout: crate::exec::Tee,
+    stderr: crate::exec::Tee,
+    mut accesses: Accesses,
+) -> Result<(crate::exec::Finished, Accesses), crate::exec::SpawnError> {
+    accesses.refuse(unavailable().unwrap_or_default());
+    Ok((crate::exec::run(job, stdout, stderr)?, accesses))
+}
 
 /// What the command found at a path before it changed anything there.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,10 +21,11 @@ fn a_store_that_is_a_regular_file_warns_once_and_runs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(jl_test_root),
+    ignore = "needs root to mount a small tmpfs (CI runs as root)"
+)]
 fn a_full_disk_still_gives_the_whole_output_and_status() {
-    if !crate::util::as_root("mount a small tmpfs") {
-        return;
-    }
     let env = TestEnv::new();
     let _full = Mount::tmpfs(&env.store, "1m", "mode=0700");
     let script = "head -c 3000000 /dev/zero | tr '\\0' x; echo";
@@ -154,10 +155,11 @@ fn kill_9_at_50_moments_of_a_miss_never_leaves_a_broken_store() {
 }
 
 #[test]
+#[cfg_attr(
+    not(jl_test_root),
+    ignore = "needs root to mount a small tmpfs (CI runs as root)"
+)]
 fn a_full_disk_still_gives_every_map_job_its_whole_output() {
-    if !crate::util::as_root("mount a small tmpfs") {
-        return;
-    }
     let env = TestEnv::new();
     let _full = Mount::tmpfs(&env.store, "1m", "mode=0700");
     let script = "head -c 600000 /dev/zero | tr '\\0' x; echo \" $1\"; echo err$1 >&2; exit $1";
@@ -178,10 +180,11 @@ fn a_full_disk_still_gives_every_map_job_its_whole_output() {
 }
 
 #[test]
+#[cfg_attr(
+    not(jl_test_root),
+    ignore = "needs root to run jl as another user (CI runs as root)"
+)]
 fn a_store_owned_by_someone_else_warns_once_and_runs() {
-    if !crate::util::as_root("run jl as another user") {
-        return;
-    }
     let env = TestEnv::new();
     env.run(&["run", "--", "true"]);
     assert!(env.store.join("VERSION").exists(), "root made the store");

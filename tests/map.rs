@@ -311,24 +311,25 @@ fn the_progress_bar_renders_on_a_terminal() {
         env!("CARGO_BIN_EXE_jl")
     );
     // `script` gives jl a pseudo-terminal for stdout and stderr.
-    let out = env
-        .jl()
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .current_dir(env.root())
+        .env("JL_STORE", &env.store)
+        .env("COLUMNS", "100")
         .env("TERM", "xterm")
-        .arg("--version")
+        .stdin(Stdio::null())
         .output()
-        .and_then(|_| {
-            std::process::Command::new("script")
-                .args(["-qfec", &inner, "/dev/null"])
-                .current_dir(env.root())
-                .env("JL_STORE", &env.store)
-                .env("COLUMNS", "100")
-                .stdin(Stdio::null())
-                .output()
-        })
         .unwrap();
     let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(screen.contains("/3"), "a bar with the total: {screen}");
-    assert!(screen.contains("cached 0 | failed 0"), "{screen}");
+    // Only the bar draws these: its clock, its cells and its rate (the
+    // summary line after it has none of them).
+    assert!(screen.contains("[00:00:0"), "the bar's clock: {screen}");
+    assert!(screen.contains("/3 | cached 0 | failed 0 | "), "{screen}");
+    assert!(screen.contains("/s | eta"), "the bar's rate: {screen}");
+    assert!(
+        screen.contains("[jl map -j2] Done 3/3"),
+        "the summary after it: {screen}"
+    );
 }
 
 #[test]

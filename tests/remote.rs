@@ -287,10 +287,22 @@ fn two_machines_share_results_through_redis() {
 fn a_read_only_remote_is_used_but_never_written() {
     let env = TestEnv::new();
     let nginx = Nginx::start();
-    let mut args = vec!["run", "--remote-read-only"];
-    args.extend_from_slice(&RUN[1..]);
-    on(&env, "a", &nginx.url, &args);
-    assert_eq!(nginx.counts(), (0, 0));
+    on(&env, "a", &nginx.url, &RUN);
+    assert_eq!(env.count("count"), 1);
+    let uploaded = nginx.counts();
+    assert_eq!(uploaded, (1, 2), "a writer filled the remote");
+    let mut read_only = vec!["run", "--remote-read-only"];
+    read_only.extend_from_slice(&RUN[1..]);
+    // Used: another machine's empty store replays the remote's result.
+    let hit = on(&env, "b", &nginx.url, &read_only);
+    assert_eq!(stdout(&hit), "1\n2\n3\n");
+    assert_eq!(env.count("count"), 1, "a hit from the remote");
+    // Never written: a new result stays local.
+    let mut other = read_only.clone();
+    other[read_only.len() - 2] = "echo x >> count; echo new";
+    on(&env, "b", &nginx.url, &other);
+    assert_eq!(env.count("count"), 2);
+    assert_eq!(nginx.counts(), uploaded, "nothing uploaded");
 }
 
 fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {

@@ -1,6 +1,8 @@
-//! A real single-node Slurm on 127.0.0.1 (root only: it installs Debian's
-//! slurm-wlm and munge and starts their daemons): an array job shards a
-//! map with `--shard auto`, and a gather runs nothing.
+//! A real single-node Slurm on 127.0.0.1: an array job shards a map with
+//! `--shard auto`, and a gather runs nothing. It writes /etc/slurm and
+//! /var/spool/slurm*, so it runs only as root with `JL_TEST_SYSTEM=1`
+//! (CI sets it; .ci/run installs slurm-wlm and munge), and it stops the
+//! daemons it started, by their pid files.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,8 +34,10 @@ CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 ";
 
-/// munged, slurmctld and slurmd, stopped on drop.
-struct Slurm;
+/// The daemons this test started, stopped on drop.
+struct Slurm {
+    started_munged: bool,
+}
 
 fn sh(script: &str) {
     let out = Command::new("sh").args(["-c", script]).output().unwrap();
@@ -61,27 +65,37 @@ fn wait_for(mut ready: impl FnMut() -> bool) -> bool {
     false
 }
 
-fn stop_daemons() {
-    let _ = Command::new("scontrol")
-        .arg("shutdown")
+const PID_FILES: [&str; 2] = [
+    "/var/spool/slurmd/slurmd.pid",
+    "/var/spool/slurmctld/slurmctld.pid",
+];
+
+/// Stops the daemon whose pid is in `pid_file`, if it runs.
+fn stop_by_pid_file(pid_file: &str) {
+    let Ok(pid) = std::fs::read_to_string(pid_file) else {
+        return;
+    };
+    let pid = pid.trim().to_string();
+    let _ = Command::new("kill")
+        .arg(&pid)
         .stderr(Stdio::null())
         .status();
-    let _ = Command::new("pkill")
-        .args(["-x", "slurmctld|slurmd|slurmstepd"])
-        .status();
-    wait_for(|| !succeeds("pgrep -x 'slurmctld|slurmd'"));
+    wait_for(|| !std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
 
 impl Slurm {
-    /// A machine image can keep a stale munged.pid or daemons and job
-    /// state from an earlier run: each is checked, not assumed.
+    /// A machine image can keep a stale munged.pid, or daemons and job
+    /// state from an earlier run of this test: each is checked, not
+    /// assumed.
     fn start() -> Slurm {
         installed("slurmctld", "slurm-wlm");
         installed("munged", "munge");
-        stop_daemons();
+        PID_FILES.iter().for_each(|f| stop_by_pid_file(f));
         sh("mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge");
+        let mut started_munged = false;
         if !succeeds("munge -n | unmunge") {
             sh("rm -f /run/munge/munged.pid && su -s /bin/sh munge -c '/usr/sbin/munged --force'");
+            started_munged = true;
             assert!(
                 wait_for(|| succeeds("munge -n | unmunge")),
                 "munged did not start"
@@ -115,21 +129,25 @@ impl Slurm {
                 .unwrap();
             panic!("slurm never became idle:\n{}{}", stdout(&why), stderr(&why));
         }
-        Slurm
+        Slurm { started_munged }
     }
 }
 
 impl Drop for Slurm {
     fn drop(&mut self) {
-        stop_daemons();
+        PID_FILES.iter().for_each(|f| stop_by_pid_file(f));
+        if self.started_munged {
+            stop_by_pid_file("/run/munge/munged.pid");
+        }
     }
 }
 
 #[test]
+#[cfg_attr(
+    not(all(jl_test_root, jl_test_system)),
+    ignore = "writes /etc/slurm: needs root and JL_TEST_SYSTEM=1 (CI sets both)"
+)]
 fn a_slurm_array_shards_a_map_and_the_gather_runs_nothing() {
-    if !crate::util::as_root("install and start Slurm") {
-        return;
-    }
     let _slurm = Slurm::start();
     let env = TestEnv::new();
     let items: String = (1..=24).map(|i| format!("{i}\n")).collect();

@@ -189,16 +189,6 @@ pub fn is_root() -> bool {
     rustix_uid() == 0
 }
 
-/// False, saying why the test has nothing to check, unless it runs as
-/// root (which CI does): `if !as_root("mount a tmpfs") { return; }`.
-pub fn as_root(to: &str) -> bool {
-    let root = is_root();
-    if !root {
-        eprintln!("needs root to {to}; CI runs as root");
-    }
-    root
-}
-
 fn rustix_uid() -> u32 {
     // `id -u` keeps the tests free of unsafe code and extra crates.
     let out = Command::new("id").arg("-u").output().unwrap();
@@ -253,32 +243,17 @@ pub fn read_only_dir(dir: &Path) -> Option<Mount> {
     }
 }
 
-/// The path of `program` (also looked for in /usr/sbin), installing the
-/// Debian `package` that has it when it is missing and we are root.
+/// The path of `program` (also looked for in /usr/sbin). Tests never
+/// install anything: `.ci/run` does, and a missing program fails the test
+/// saying which Debian `package` has it.
 pub fn installed(program: &str, package: &str) -> PathBuf {
-    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let find = || {
-        std::env::var("PATH")
-            .unwrap_or_default()
-            .split(':')
-            .chain(["/usr/sbin", "/sbin"])
-            .map(|dir| Path::new(dir).join(program))
-            .find(|p| p.is_file())
-    };
-    let _one_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = find() {
-        return path;
-    }
-    if is_root() {
-        let apt = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(["-o", "DPkg::Lock::Timeout=600", "-q", "-y"])
-                .args(args)
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let _ = apt(&["install", package]) || (apt(&["update"]) && apt(&["install", package]));
-    }
-    find().unwrap_or_else(|| panic!("{program} is needed: apt-get install {package}"))
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{program} is needed: apt-get install {package} (.ci/run installs it)")
+        })
 }

@@ -168,7 +168,11 @@ fn an_interrupted_map_resumes_where_it_stopped() {
         "sh",
     ];
     let child = spawn_fed(env.jl().args(args), items.as_bytes());
-    std::thread::sleep(Duration::from_millis(600));
+    // Interrupted once a job has finished: the others take 0.4 s each.
+    let started = std::time::Instant::now();
+    while env.count("count") == 0 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

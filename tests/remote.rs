@@ -319,13 +319,17 @@ fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
                 "--",
                 "sh",
                 "-c",
-                "sleep 0.02; echo item $1",
+                "echo x >> count; sleep 0.05; echo item $1",
                 "sh",
             ]);
         spawn_fed(&mut map, items.as_bytes())
     };
     let child = map("a");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Stopped once the map is under way (some jobs ran, most have not).
+    let started = std::time::Instant::now();
+    while env.count("count") < 4 && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     server.stop();
     let out = child.wait_with_output().unwrap();
     let expected: String = (1..=40).map(|i| format!("item {i}\n")).collect();

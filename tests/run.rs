@@ -238,13 +238,19 @@ fn salt_changes_the_key() {
 fn ttl_expires_entries() {
     let env = TestEnv::new();
     let mut args = counted("true", &[]);
-    args.splice(1..1, ["--ttl".to_string(), "1s".to_string()]);
+    args.splice(1..1, ["--ttl".to_string(), "1h".to_string()]);
     env.run(&args);
     env.run(&args);
-    assert_eq!(env.count("count"), 1);
-    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(env.count("count"), 1, "within the TTL: a hit");
+    // Made two hours ago (the entry's time is not part of its integrity).
+    let entry = env.entries().pop().unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+    let created = json["created_ms"].as_u64().unwrap();
+    json["created_ms"] = (created - 2 * 3600 * 1000).into();
+    std::fs::write(&entry, json.to_string()).unwrap();
     env.run(&args);
-    assert_eq!(env.count("count"), 2);
+    assert_eq!(env.count("count"), 2, "past the TTL: a miss");
 }
 
 #[test]

@@ -975,6 +975,10 @@ fn backdate(root: &Path) {
 
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let mut world = World::new(case);
+    let uses_make = case
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Run(Cmd::Traced(Script::Make(_)), _)));
     world
         .same_trees("building the trees")
         .map_err(TestCaseError::fail)?;
@@ -986,7 +990,16 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
                 None => Ok(()),
             },
             change => {
+                // make compares mtimes, which move in coarse clock ticks:
+                // a change must land a tick after the run before it, and
+                // the next run a tick after it, on both sides alike.
+                if uses_make {
+                    std::thread::sleep(Duration::from_millis(12));
+                }
                 world.change(change);
+                if uses_make {
+                    std::thread::sleep(Duration::from_millis(12));
+                }
                 world.same_trees(&format!("{change:?} (the harness itself)"))
             }
         };

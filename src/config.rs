@@ -81,7 +81,36 @@ fn absolute(path: &std::path::Path) -> PathBuf {
     })
 }
 
-pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
+/// Set in the environment of a background refresh (`--stale`, `--warm`):
+/// when the caller asked for it, in ms since the epoch.
+pub const REFRESH_ENV: &str = "JL_REFRESH";
+
+/// `JL_MAX_SIZE`, or the default bound; `None` (with a warning) when it is
+/// not a size, and then the store is not bounded.
+fn max_size() -> Option<u64> {
+    match std::env::var("JL_MAX_SIZE") {
+        Err(_) => Some(crate::store::gc::DEFAULT_MAX_SIZE),
+        Ok(v) => match v.parse::<bytesize::ByteSize>() {
+            Ok(size) => Some(size.as_u64()),
+            Err(_) => {
+                crate::error::warn(format_args!(
+                    "JL_MAX_SIZE={v} is not a size (try 10GiB); the store is not bounded"
+                ));
+                None
+            }
+        },
+    }
+}
+
+/// Everything `jl run` and every job of `jl map` need, checked: the store
+/// (if trusted), the key options, the remote, the bound. `stale` is `jl
+/// run --stale`.
+pub fn settings(
+    key: &KeyArgs,
+    cache: &CacheArgs,
+    use_store: bool,
+    stale: Option<std::time::Duration>,
+) -> Settings {
     let (store, exists) = if use_store {
         trusted_store(&key.store)
     } else {
@@ -95,11 +124,14 @@ pub fn settings(key: &KeyArgs, cache: &CacheArgs, use_store: bool) -> Settings {
             .filter(|_| exists)
             .map(Store::stat_cache)
             .unwrap_or_default(),
-        refresh_asked_ms: None,
+        refresh_asked_ms: std::env::var(REFRESH_ENV)
+            .ok()
+            .and_then(|ms| ms.parse().ok()),
+        max_size: use_store.then(max_size).flatten(),
         store,
         key: key_options(key),
         ttl: cache.ttl,
-        stale: None,
+        stale,
         cache_failures: cache.cache_failures,
         force: cache.force,
         verbose: cache.verbose,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{self, Digest, Identity, StatCache};
-use crate::store::{RawPath, Store};
+use crate::rawpath::RawPath;
 use crate::trace::{Accesses, Before, Named};
 
 /// One fact a traced result depends on. Paths the command named relative
@@ -93,9 +93,8 @@ impl Dep {
             Dep::Exists { dir, identity, .. } => std::fs::metadata(&path).is_ok_and(|m| {
                 m.is_dir() == *dir && identity.is_none_or(|then| then == digest::identity(&m))
             }),
-            Dep::Absent { .. } => {
-                std::fs::metadata(&path).is_err_and(|e| e.raw_os_error().is_some_and(is_absence))
-            }
+            Dep::Absent { .. } => std::fs::metadata(&path)
+                .is_err_and(|e| e.raw_os_error().is_some_and(crate::trace::is_absence)),
             Dep::Link { target, .. } => {
                 std::fs::read_link(&path).is_ok_and(|now| now == target.to_path())
             }
@@ -115,12 +114,6 @@ impl Dep {
             Dep::Listing { digest, .. } => format!("listed  {path}/ {}", &digest.hex()[..12]),
         }
     }
-}
-
-/// The errors that make a traced lookup an [`Dep::Absent`] dependency,
-/// both when the tracer records it and when a lookup checks it.
-pub fn is_absence(errno: i32) -> bool {
-    matches!(errno, libc::ENOENT | libc::ENOTDIR)
 }
 
 /// A digest of a directory's entry names, less `skip`.
@@ -386,40 +379,63 @@ pub fn discover(
 /// The key a traced result is stored under: its action key and the
 /// dependencies it was found to have.
 pub fn candidate_key(action: &Digest, deps: &[Dep]) -> Digest {
-    let mut bytes = b"jl trace candidate\0".to_vec();
-    bytes.extend_from_slice(&action.0);
-    bytes.extend(serde_json::to_vec(deps).expect("deps serialize"));
-    Digest::of(&bytes)
-}
-
-/// The newest candidates kept per action key.
-const MAX_CANDIDATES: usize = 16;
-
-/// The entries recorded under one traced action key, newest first.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Manifest {
-    pub candidates: Vec<Digest>,
-}
-
-/// Reads the manifest of `key`; a missing or unreadable one is empty.
-pub fn manifest(store: &Store, key: &Digest) -> Manifest {
-    manifest_at(&store.manifest_path(key))
-}
-
-/// Reads a manifest file; a missing or unreadable one is empty.
-pub fn manifest_at(path: &Path) -> Manifest {
-    std::fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
-}
-
-/// Puts `candidate` first in the manifest of `key` (the caller holds the
-/// key's lock, so two traced runs never lose each other's candidates).
-pub fn add_candidate(store: &Store, key: &Digest, candidate: Digest) -> io::Result<()> {
-    let mut m = manifest(store, key);
-    m.candidates.retain(|c| *c != candidate);
-    m.candidates.insert(0, candidate);
-    m.candidates.truncate(MAX_CANDIDATES);
-    store.write_manifest(key, &serde_json::to_vec(&m).map_err(io::Error::other)?)
+    use std::os::unix::ffi::OsStrExt;
+    let mut enc = crate::key::Encoder::default();
+    enc.bytes(b"jl trace candidate");
+    enc.u64(crate::key::KEY_VERSION);
+    enc.bytes(&action.0);
+    enc.u64(deps.len() as u64);
+    let path =
+        |enc: &mut crate::key::Encoder, p: &RawPath| enc.bytes(p.to_path().as_os_str().as_bytes());
+    for dep in deps {
+        match dep {
+            Dep::File {
+                path: p,
+                digest,
+                mode,
+                stat,
+            } => {
+                enc.bytes(b"file");
+                path(&mut enc, p);
+                enc.bytes(&digest.0);
+                enc.option(mode.map(|m| m.to_le_bytes()).as_ref().map(|b| &b[..]));
+                let stat: Option<Vec<u8>> =
+                    stat.map(|s| s.iter().flat_map(|n| n.to_le_bytes()).collect());
+                enc.option(stat.as_deref());
+            }
+            Dep::Exists {
+                path: p,
+                dir,
+                identity,
+            } => {
+                enc.bytes(b"exists");
+                path(&mut enc, p);
+                enc.bytes(&[u8::from(*dir)]);
+                let id: Option<Vec<u8>> =
+                    identity.map(|i| i.iter().flat_map(|n| n.to_le_bytes()).collect());
+                enc.option(id.as_deref());
+            }
+            Dep::Absent { path: p } => {
+                enc.bytes(b"absent");
+                path(&mut enc, p);
+            }
+            Dep::Link { path: p, target } => {
+                enc.bytes(b"link");
+                path(&mut enc, p);
+                path(&mut enc, target);
+            }
+            Dep::Listing {
+                path: p,
+                digest,
+                skip,
+            } => {
+                enc.bytes(b"listing");
+                path(&mut enc, p);
+                enc.bytes(&digest.0);
+                enc.u64(skip.len() as u64);
+                skip.iter().for_each(|s| path(&mut enc, s));
+            }
+        }
+    }
+    Digest::of(&enc.0)
 }

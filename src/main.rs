@@ -6,15 +6,16 @@ mod deps;
 mod digest;
 mod error;
 mod exec;
+mod front;
 mod generate;
 mod joblog;
 mod key;
-mod manage;
-mod map;
 mod outputs;
 mod progress;
+mod rawpath;
 mod run;
 mod shard;
+mod stdin;
 mod store;
 mod template;
 mod tokens;
@@ -71,18 +72,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
     match cli.command {
         Command::Run(args) => {
-            let settings = config::settings(&args.key, &args.cache, true);
-            Ok(run::main(args, settings))
+            let settings = config::settings(&args.key, &args.cache, true, args.stale);
+            Ok(front::run::main(args, settings))
         }
-        Command::Map(args) => map::main(args),
-        Command::Ls(args) => manage::ls(args),
-        Command::Show(args) => manage::show(args),
-        Command::Stats(args) => manage::stats(args),
-        Command::Explain(args) => manage::explain(args),
-        Command::Gc(args) => manage::gc(args),
-        Command::Rm(args) => manage::rm(args),
-        Command::Clear(args) => manage::clear(args),
-        Command::Verify(args) => manage::verify(args),
+        Command::Map(args) => front::map::main(args),
+        Command::Ls(args) => front::manage::ls(args),
+        Command::Show(args) => front::manage::show(args),
+        Command::Stats(args) => front::manage::stats(args),
+        Command::Explain(args) => front::explain::explain(args),
+        Command::Gc(args) => front::manage::gc(args),
+        Command::Rm(args) => front::manage::rm(args),
+        Command::Clear(args) => front::manage::clear(args),
+        Command::Verify(args) => front::manage::verify(args),
         Command::Generate(args) => generate::main(args),
     }
 }

@@ -21,25 +21,9 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::digest::Digest;
 use crate::key;
-use crate::store::{OutputFile, RawPath, Store};
-
-/// A directory under a declared output (or the output itself).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutputDir {
-    pub path: RawPath,
-    pub mode: u32,
-}
-
-/// A symlink inside a declared output directory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutputLink {
-    pub path: RawPath,
-    pub target: RawPath,
-}
+use crate::store::{Entry, OutputDir, OutputFile, OutputLink, RawPath, Store};
 
 /// The final state of every declared output of one run.
 #[derive(Debug, Default)]
@@ -206,6 +190,16 @@ pub struct Described<'a> {
     pub dirs: &'a [OutputDir],
     pub links: &'a [OutputLink],
     pub absent: &'a [RawPath],
+}
+
+/// The declared outputs `entry` restores.
+pub fn described(entry: &Entry) -> Described<'_> {
+    Described {
+        files: &entry.outputs,
+        dirs: &entry.output_dirs,
+        links: &entry.output_links,
+        absent: &entry.absent,
+    }
 }
 
 impl Described<'_> {

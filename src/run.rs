@@ -6,18 +6,16 @@
 //! uncached.
 
 use std::ffi::OsString;
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::cli::RunArgs;
 use crate::digest::{Digest, StatCache};
-use crate::exec::{self, Finished, Job, SpawnError, Stdin, Tee};
+use crate::exec::{self, Finished, Job, SpawnError, Tee};
 use crate::key::{self, Action, KeyOptions};
+use crate::store::journal::Event;
 use crate::store::local::{Spooled, Verified};
 use crate::store::remote::Remote;
 use crate::store::{
@@ -46,6 +44,8 @@ pub struct Settings {
     pub stat: StatCache,
     /// In a background refresh: when the caller asked for it.
     pub refresh_asked_ms: Option<u64>,
+    /// The store's size bound (`JL_MAX_SIZE`), enforced after each commit.
+    pub max_size: Option<u64>,
 }
 
 impl Settings {
@@ -102,7 +102,7 @@ fn entry_for(
 ) -> Result<(Digest, Box<Entry>), String> {
     if settings.key.trace {
         let stat = settings.stat_cache();
-        for key in crate::deps::manifest(store, &action.key).candidates {
+        for key in crate::store::manifest::manifest(store, &action.key).candidates {
             match store.lookup(&key) {
                 Lookup::Hit(entry) if entry.deps.iter().all(|d| d.holds(&stat)) => {
                     return Ok((key, entry));
@@ -150,9 +150,9 @@ fn check_paths(settings: &Settings, action: &Action, entry: &Entry) -> Result<()
         if let Some(gone) = entry.deleted.first() {
             return Err(gone.display());
         }
-        return crate::outputs::check(&entry.declared(), &action.outputs);
+        return crate::outputs::check(&crate::outputs::described(entry), &action.outputs);
     }
-    let d = entry.declared();
+    let d = crate::outputs::described(entry);
     let cwd = std::env::current_dir().unwrap_or_default();
     let roots = trace_roots(settings, &cwd);
     let restored = entry.outputs.iter().map(|o| &o.path);
@@ -213,17 +213,24 @@ fn find_in(
         }
         let restore_file = |f: &OutputFile| store.restore(f, &f.path.to_path());
         if settings.key.trace {
-            crate::outputs::restore(&entry.declared(), &[], restore_file)?;
+            crate::outputs::restore(&crate::outputs::described(&entry), &[], restore_file)?;
             remove_deleted(&entry.deleted)?;
         } else {
-            crate::outputs::restore(&entry.declared(), &action.outputs, restore_file)?;
+            crate::outputs::restore(
+                &crate::outputs::described(&entry),
+                &action.outputs,
+                restore_file,
+            )?;
         }
         Ok::<_, io::Error>((stdout, stderr))
     })();
     match verified {
         Ok((stdout, stderr)) => {
             store.touch(&key);
-            store.record(&format!("h {} {}\n", key, entry.duration_ms));
+            store.record(Event::Hit {
+                key,
+                saved_ms: entry.duration_ms,
+            });
             Ok(Hit {
                 entry,
                 stdout,
@@ -292,7 +299,7 @@ pub fn nearest(store: &Store, action: &Action) -> Option<(Digest, Vec<String>)> 
 
 /// The reason `-v` gives for a miss: what differs from the nearest entry
 /// when there is no entry under this key.
-fn miss_reason(store: &Store, action: &Action, why: String) -> String {
+pub fn miss_reason(store: &Store, action: &Action, why: String) -> String {
     if why != NO_ENTRY || action.parts.trace {
         return why;
     }
@@ -425,7 +432,7 @@ pub fn perform(
                         return Ok(Outcome::Hit(hit));
                     }
                 }
-                store.record(&format!("m {}\n", action.key));
+                store.record(Event::Miss { key: action.key });
             }
         }
     }
@@ -548,7 +555,9 @@ pub fn perform(
                     if let (Some(remote), None) = (&settings.remote, &discovered) {
                         remote.upload(store, &entry);
                     }
-                    crate::manage::auto_gc(store, &entry.key, bytes);
+                    if let Some(max) = settings.max_size {
+                        store.enforce_max_size(&entry.key, bytes, max);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Unsupported => {
                     crate::error::warn(format_args!("{e}; its result is not cached"));
@@ -626,14 +635,14 @@ fn commit(
             let dirs = found
                 .dirs
                 .iter()
-                .map(|(path, mode)| crate::outputs::OutputDir {
+                .map(|(path, mode)| crate::store::OutputDir {
                     path: path.clone(),
                     mode: *mode,
                 });
             let links = found
                 .links
                 .iter()
-                .map(|(path, target)| crate::outputs::OutputLink {
+                .map(|(path, target)| crate::store::OutputLink {
                     path: path.clone(),
                     target: RawPath::new(target),
                 });
@@ -675,7 +684,7 @@ fn commit(
     };
     let bytes = store.commit(&entry)?;
     if traced.is_some() {
-        crate::deps::add_candidate(store, &action.key, key)?;
+        crate::store::manifest::add_candidate(store, &action.key, key)?;
     }
     Ok((bytes, entry))
 }
@@ -712,268 +721,4 @@ pub fn program_name(argv: &[OsString]) -> String {
         .unwrap_or(argv[0].as_os_str())
         .to_string_lossy()
         .into_owned()
-}
-
-/// How stdin enters the key and reaches the command.
-struct StdinPlan {
-    digest: Option<Digest>,
-    stdio: Stdin,
-}
-
-/// A pipe, FIFO or socket is read to its end into a temp file (hashed as it
-/// goes) which the command then reads; a regular file is hashed from its
-/// current offset and handed over untouched; a terminal or /dev/null passes
-/// through unhashed. Nothing to read is no stdin in the key.
-fn plan_stdin(no_stdin: bool, store: Option<&Store>) -> io::Result<StdinPlan> {
-    use rustix::fs::FileType;
-    if no_stdin {
-        return Ok(StdinPlan {
-            digest: None,
-            stdio: Stdin::Null,
-        });
-    }
-    let stdin = io::stdin();
-    let fd = stdin.as_fd();
-    let stat = match rustix::fs::fstat(fd) {
-        Ok(stat) => stat,
-        // A closed stdin: nothing to hash, nothing to pass.
-        Err(_) => {
-            return Ok(StdinPlan {
-                digest: None,
-                stdio: Stdin::Null,
-            });
-        }
-    };
-    match FileType::from_raw_mode(stat.st_mode) {
-        FileType::RegularFile => {
-            let offset = rustix::fs::seek(fd, rustix::fs::SeekFrom::Current(0))?;
-            let read = crate::digest::hash_reader(File::from(fd.try_clone_to_owned()?))?;
-            rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(offset))?;
-            Ok(StdinPlan {
-                digest: bytes_to_read(read),
-                stdio: Stdin::Inherit,
-            })
-        }
-        FileType::Fifo | FileType::Socket => {
-            let dir = store
-                .map(Store::tmp_dir)
-                .filter(|d| d.is_dir())
-                .unwrap_or_else(std::env::temp_dir);
-            let mut spool = tempfile::tempfile_in(&dir).or_else(|_| tempfile::tempfile())?;
-            let mut hasher = blake3::Hasher::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut reader = stdin.lock();
-            let mut size = 0u64;
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                hasher.update(&buf[..n]);
-                spool.write_all(&buf[..n])?;
-                size += n as u64;
-            }
-            use std::io::Seek;
-            spool.rewind()?;
-            Ok(StdinPlan {
-                digest: bytes_to_read((Digest::from_hasher(&hasher), size)),
-                stdio: Stdin::File(spool),
-            })
-        }
-        _ => Ok(StdinPlan {
-            digest: None,
-            stdio: Stdin::Inherit,
-        }),
-    }
-}
-
-/// The key's stdin component: the digest of the bytes the command can
-/// read, or none when there are none, so an empty pipe, an empty file,
-/// /dev/null and a closed stdin are one key (`make -j` hands all but one
-/// recipe a closed or broken stdin).
-fn bytes_to_read((digest, size): (Digest, u64)) -> Option<Digest> {
-    (size > 0).then_some(digest)
-}
-
-/// The stdin digest `jl run` would use here (for `jl explain`).
-pub fn stdin_digest_for_explain() -> anyhow::Result<Option<Digest>> {
-    Ok(plan_stdin(false, None)?.digest)
-}
-
-/// Set in the environment of a background refresh (`--stale`, `--warm`).
-const REFRESH_ENV: &str = "JL_REFRESH";
-
-/// Starts this same `jl run` again, detached, to re-run the command and
-/// store its result; the caller does not wait. The refresh is told when it
-/// was asked for (`JL_REFRESH` holds that time in ms): it skips the lookup
-/// and runs under the key's lock, unless by then an entry made after that
-/// moment exists, so of two refreshes asked for together the command runs
-/// once, however late the second one starts. It is a separate process
-/// because it must outlive the caller (a shell prompt).
-fn refresh_in_background() {
-    use std::os::unix::process::CommandExt;
-    let spawned = std::env::current_exe().and_then(|me| {
-        std::process::Command::new(me)
-            .args(std::env::args_os().skip(1))
-            .env(REFRESH_ENV, now_ms().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-    });
-    if let Err(e) = spawned {
-        crate::error::warn(format_args!("cannot start a background refresh: {e}"));
-    }
-}
-
-/// `jl run`: the whole front end. Returns the exit code.
-pub fn main(args: RunArgs, mut settings: Settings) -> i32 {
-    settings.stale = args.stale;
-    let refreshing = std::env::var_os(REFRESH_ENV).is_some();
-    settings.refresh_asked_ms = std::env::var(REFRESH_ENV)
-        .ok()
-        .and_then(|ms| ms.parse().ok());
-    let argv = args.command;
-    let exe = match exec::resolve(&argv[0]) {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("jl: {}", e.message);
-            return e.code;
-        }
-    };
-    let store_root = settings.store.as_ref().map(Store::root);
-    if let Some(why) = key::misdeclared_outputs(&argv, &settings.key, store_root) {
-        eprintln!("jl: error: {why}");
-        return crate::error::USAGE;
-    }
-    if args.warm && !refreshing {
-        refresh_in_background();
-        return 0;
-    }
-    // A background refresh gets no stdin, so neither does the caller:
-    // their keys must match.
-    let no_stdin = args.no_stdin || args.stale.is_some() || args.warm;
-    let stdin = match plan_stdin(no_stdin, settings.store.as_ref()) {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("jl: error: cannot read stdin: {e}");
-            return crate::error::USAGE;
-        }
-    };
-    let stat = settings.stat_cache();
-    let action = prepare(&settings, &argv, &exe, stdin.digest, &stat);
-    let line = settings.verbose.then(|| key::shell_line(&argv));
-    let look = !(settings.force || refreshing);
-    if let (Some(action), Some(store), true) = (&action, &settings.store, look) {
-        match find(&settings, store, action) {
-            Ok(hit) => {
-                if hit.stale {
-                    refresh_in_background();
-                }
-                log_hit(&settings, &argv, &hit.entry, std::time::SystemTime::now());
-                return replay(hit, line.as_deref());
-            }
-            Err(why) => {
-                if settings.verbose {
-                    log::miss(&action.key.hex(), &miss_reason(store, action, why));
-                }
-            }
-        }
-    }
-    if let Some(line) = &line {
-        log::calling(line);
-    }
-    let job = Job {
-        exe: &exe,
-        argv: &argv,
-        stdin: stdin.stdio,
-        own_group: false,
-        timeout: None,
-    };
-    let started = std::time::SystemTime::now();
-    match perform(&settings, action.as_ref(), job, Live::Terminal) {
-        Err(e) => {
-            eprintln!("jl: {}", e.message);
-            e.code
-        }
-        Ok(Outcome::Hit(hit)) => {
-            log_hit(&settings, &argv, &hit.entry, started);
-            replay(hit, line.as_deref())
-        }
-        Ok(Outcome::Ran(ran)) => {
-            use std::os::unix::process::ExitStatusExt;
-            if settings.verbose {
-                log::done(&program_name(&argv), ran.finished.duration);
-            }
-            let received = ran.stdout.size();
-            log_run(
-                &settings,
-                &argv,
-                crate::joblog::Row {
-                    seq: 1,
-                    start: started,
-                    runtime: ran.finished.duration,
-                    received,
-                    exit: ran.finished.code(),
-                    signal: ran.finished.status.signal().unwrap_or(0),
-                    command: Vec::new(),
-                    cached: false,
-                },
-            );
-            ran.finished.code()
-        }
-    }
-}
-
-/// Appends a hit's row to `JL_LOG`, if set.
-fn log_hit(settings: &Settings, argv: &[OsString], entry: &Entry, started: std::time::SystemTime) {
-    log_run(
-        settings,
-        argv,
-        crate::joblog::Row {
-            seq: 1,
-            start: started,
-            runtime: started.elapsed().unwrap_or_default(),
-            received: entry.stdout.size,
-            exit: entry.exit_code,
-            signal: 0,
-            command: Vec::new(),
-            cached: true,
-        },
-    );
-}
-
-/// Appends `row` (its command filled in from `argv`) to `JL_LOG`, if set.
-fn log_run(settings: &Settings, argv: &[OsString], row: crate::joblog::Row) {
-    if let Some(path) = &settings.log {
-        let row = crate::joblog::Row {
-            command: key::shell_bytes(argv),
-            ..row
-        };
-        crate::joblog::append_to(path, &row);
-    }
-}
-
-/// Writes a hit's stdout and stderr and returns its exit code.
-fn replay(hit: Hit, line: Option<&str>) -> i32 {
-    if let Some(line) = line {
-        log::cached(line, hit.entry.duration_ms);
-    }
-    let write = |v: Verified, fd: std::os::fd::BorrowedFd<'_>| -> io::Result<()> {
-        let mut out = File::from(fd.try_clone_to_owned()?);
-        v.write_to(&mut out)
-    };
-    let result = write(hit.stdout, io::stdout().as_fd())
-        .and_then(|()| write(hit.stderr, io::stderr().as_fd()));
-    match result {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
-        Err(e) => {
-            eprintln!("jl: error: cannot write the cached output: {e}");
-            1
-        }
-        Ok(()) => hit.entry.exit_code,
-    }
 }

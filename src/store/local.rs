@@ -33,7 +33,7 @@ const IN_MEMORY_BLOB: u64 = 1024 * 1024;
 pub struct Store {
     root: PathBuf,
     /// `stats.log`, kept open once opened (a map records many lines).
-    journal: Arc<OnceLock<File>>,
+    pub(super) journal: Arc<OnceLock<File>>,
     /// Where this process's temp files go: `tmp/`, or a map's own
     /// directory below it (see [`Store::scratch`]).
     tmp: PathBuf,
@@ -526,27 +526,6 @@ impl Store {
             tmp.as_file().set_modified(at)?;
         }
         tmp.persist(target).map(drop).map_err(|e| e.error)
-    }
-
-    /// Appends one line to the hit/miss journal (`stats.log`). A single
-    /// small write to a file opened for appending: concurrent jl processes
-    /// never lose or tear each other's lines, and nothing is locked.
-    pub fn record(&self, line: &str) {
-        // Opened at the first record that can (the store may not exist
-        // yet when a remote miss is recorded), then kept.
-        if self.journal.get().is_none() {
-            let opened = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(self.root.join("stats.log"));
-            if let Ok(file) = opened {
-                let _ = self.journal.set(file);
-            }
-        }
-        if let Some(mut file) = self.journal.get() {
-            let _ = file.write_all(line.as_bytes());
-        }
     }
 
     /// Every entry file, in no particular order.

@@ -5,19 +5,20 @@
 //! immutable files named by their BLAKE3 digest. [`remote`] layers a
 //! shared HTTP cache under it.
 
+pub mod gc;
+pub mod journal;
 pub mod ledger;
 pub mod local;
+pub mod manifest;
 #[cfg(feature = "remote")]
 pub mod remote;
 #[cfg(not(feature = "remote"))]
 #[path = "no_remote.rs"]
 pub mod remote;
 
-use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
+
+pub use crate::rawpath::RawPath;
 
 use crate::digest::Digest;
 use crate::key::Parts;
@@ -44,10 +45,10 @@ pub struct Entry {
     pub outputs: Vec<OutputFile>,
     /// Directories of the declared outputs, parents first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub output_dirs: Vec<crate::outputs::OutputDir>,
+    pub output_dirs: Vec<OutputDir>,
     /// Symlinks inside declared output directories.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub output_links: Vec<crate::outputs::OutputLink>,
+    pub output_links: Vec<OutputLink>,
     /// Declared outputs the run left absent: removed on a hit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<RawPath>,
@@ -64,16 +65,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The declared outputs this entry restores.
-    pub fn declared(&self) -> crate::outputs::Described<'_> {
-        crate::outputs::Described {
-            files: &self.outputs,
-            dirs: &self.output_dirs,
-            links: &self.output_links,
-            absent: &self.absent,
-        }
-    }
-
     /// Every blob the entry names: stdout, stderr, then each output file.
     pub fn blobs(&self) -> impl Iterator<Item = Blob> + '_ {
         [self.stdout, self.stderr]
@@ -111,37 +102,18 @@ pub struct OutputFile {
     pub mtime: Option<(i64, u32)>,
 }
 
-/// A path kept exactly: a JSON string when it is UTF-8, else its bytes.
+/// A directory under a declared output (or the output itself).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum RawPath {
-    Text(String),
-    Bytes { bytes: Vec<u8> },
+pub struct OutputDir {
+    pub path: RawPath,
+    pub mode: u32,
 }
 
-impl RawPath {
-    pub fn new(path: &Path) -> RawPath {
-        match path.to_str() {
-            Some(s) => RawPath::Text(s.to_owned()),
-            None => RawPath::Bytes {
-                bytes: path.as_os_str().as_bytes().to_vec(),
-            },
-        }
-    }
-
-    pub fn to_path(&self) -> PathBuf {
-        match self {
-            RawPath::Text(s) => PathBuf::from(s),
-            RawPath::Bytes { bytes } => PathBuf::from(OsString::from_vec(bytes.clone())),
-        }
-    }
-
-    pub fn display(&self) -> String {
-        match self {
-            RawPath::Text(s) => s.clone(),
-            RawPath::Bytes { bytes } => OsStr::from_bytes(bytes).to_string_lossy().into_owned(),
-        }
-    }
+/// A symlink inside a declared output directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLink {
+    pub path: RawPath,
+    pub target: RawPath,
 }
 
 /// Milliseconds since the Unix epoch.

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::Digest;
+use crate::store::journal::Event;
 use crate::store::{Entry, Store};
 
 /// A remote cache: where it is, and whether it still answers.
@@ -138,11 +139,11 @@ impl Remote {
         }
         match self.try_fetch(store, key) {
             Ok(Some(bytes)) => {
-                store.record(&format!("rh {key} {bytes}\n"));
+                store.record(Event::RemoteHit { key: *key, bytes });
                 true
             }
             Ok(None) => {
-                store.record(&format!("rm {key}\n"));
+                store.record(Event::RemoteMiss { key: *key });
                 false
             }
             Err(e) => {
@@ -158,13 +159,16 @@ impl Remote {
             return;
         }
         match self.try_upload(store, entry) {
-            Ok(bytes) => store.record(&format!("ru {} {bytes}\n", entry.key)),
+            Ok(bytes) => store.record(Event::RemoteUpload {
+                key: entry.key,
+                bytes,
+            }),
             Err(e) => self.fail(store, &e),
         }
     }
 
     fn fail(&self, store: &Store, e: &io::Error) {
-        store.record("re\n");
+        store.record(Event::RemoteError);
         if !self.off.swap(true, Ordering::Relaxed) {
             crate::error::warn(format_args!(
                 "remote cache {} failed ({}); going on with the local store only",

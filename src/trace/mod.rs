@@ -263,7 +263,7 @@ impl Accesses {
                 identity: (how == Look::Stat && !m.is_dir()).then(|| identity(&m)),
                 link: None,
             },
-            Err(e) if e.raw_os_error().is_some_and(crate::deps::is_absence) => Before::Absent,
+            Err(e) if e.raw_os_error().is_some_and(is_absence) => Before::Absent,
             Err(e) => {
                 self.refuse(format!("jl cannot look at '{}': {e}", path.display()));
                 return;
@@ -474,6 +474,12 @@ impl Accesses {
 pub fn file_mode(m: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     m.permissions().mode() & 0o7777
+}
+
+/// The errors that make a traced lookup an `Dep::Absent` dependency,
+/// both when the tracer records it and when a lookup checks it.
+pub fn is_absence(errno: i32) -> bool {
+    matches!(errno, libc::ENOENT | libc::ENOTDIR)
 }
 
 /// Whether this process is itself traced (by an outer `jl --trace`, a

@@ -87,7 +87,7 @@ fn plan(args: MapArgs) -> anyhow::Result<Plan> {
     if args.timeout == Some(Duration::ZERO) {
         bail!("--timeout 0: give a time above zero (e.g. 30s), or leave --timeout out");
     }
-    let settings = crate::config::settings(&args.key, &args.cache, !args.no_cache);
+    let settings = crate::config::settings(&args.key, &args.cache, !args.no_cache, None);
     Ok(Plan {
         template: Template::new(args.command),
         settings,

@@ -1,0 +1,204 @@
+//! Store policy: what stays and what goes. `jl gc` and the size bound
+//! (`JL_MAX_SIZE`, enforced after every commit) both end in [`collect`],
+//! which never holds a store-wide lock, so it is safe beside runs that are
+//! writing: it deletes unreferenced blobs only once they are older than
+//! [`ORPHAN_GRACE`] (a run publishes its blobs moments before its entry)
+//! unless they belonged to an entry this very collection evicted, and
+//! leaves every running map's own directory below `tmp/` alone.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::store::local::{digest_of_path, scratch_in_use};
+use crate::store::{Entry, Store, ledger, now_ms};
+
+/// Unreferenced blobs younger than this may belong to a run that is
+/// committing right now; `gc` leaves them alone.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+/// Temp files and lock files older than this are garbage.
+pub const TMP_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// A map's directory below `tmp/` whose lock nobody holds is garbage once
+/// this old (a map takes its lock right after making it).
+const SCRATCH_GRACE: Duration = Duration::from_secs(60);
+
+#[derive(Serialize, Default)]
+pub struct GcReport {
+    pub entries_removed: u64,
+    pub blobs_removed: u64,
+    pub tmp_removed: u64,
+    pub bytes_freed: u64,
+    pub bytes_left: u64,
+    pub dry_run: bool,
+}
+
+pub fn file_len(path: &Path) -> u64 {
+    std::fs::symlink_metadata(path).map_or(0, |m| m.len())
+}
+
+fn remove(path: &Path, dry_run: bool) -> bool {
+    dry_run || std::fs::remove_file(path).is_ok()
+}
+
+/// Evicts entries (oldest use first) until the bounds hold, then removes
+/// unreferenced blobs and stale temp and lock files. Files that vanish
+/// meanwhile (another gc, a repair) are simply skipped.
+pub fn collect(
+    store: &Store,
+    max_size: Option<u64>,
+    max_age: Option<Duration>,
+    dry_run: bool,
+) -> GcReport {
+    let mut report = GcReport {
+        dry_run,
+        ..GcReport::default()
+    };
+    if !matches!(store.trust(), crate::store::Trust::Ours) {
+        return report; // not made yet: nothing to collect, nothing to write
+    }
+    let now = SystemTime::now();
+    let mut entries: Vec<(u64, PathBuf, Option<Entry>)> = store
+        .entry_files()
+        .into_iter()
+        .map(|p| (mtime_ms(&p), Store::read_entry(&p).ok(), p))
+        .map(|(used, e, p)| (used, p, e))
+        .collect();
+    entries.sort_by_key(|(used, _, _)| *used);
+    let blob_sizes: HashMap<Digest, u64> = store
+        .blob_files()
+        .iter()
+        .filter_map(|p| Some((digest_of_path(p)?, file_len(p))))
+        .collect();
+    let mut refs: HashMap<Digest, u32> = HashMap::new();
+    for (_, _, e) in &entries {
+        for d in e.iter().flat_map(|e| e.blobs().map(|b| b.digest)) {
+            *refs.entry(d).or_default() += 1;
+        }
+    }
+    let mut total: u64 =
+        blob_sizes.values().sum::<u64>() + entries.iter().map(|(_, p, _)| file_len(p)).sum::<u64>();
+    let age_limit = max_age.map(|a| now_ms().saturating_sub(a.as_millis() as u64));
+    let mut evicted_blobs: HashSet<Digest> = HashSet::new();
+    for (used, path, entry) in &entries {
+        let too_old = age_limit.is_some_and(|limit| *used < limit);
+        let too_big = max_size.is_some_and(|max| total > max);
+        let unreadable = entry.is_none();
+        if !(too_old || too_big || unreadable) {
+            // Oldest use first and the store only shrinks: without an age
+            // bound, nothing later is over a bound either.
+            if age_limit.is_none() {
+                break;
+            }
+            continue;
+        }
+        let len = file_len(path);
+        if !remove(path, dry_run) {
+            continue;
+        }
+        report.entries_removed += 1;
+        report.bytes_freed += len;
+        total = total.saturating_sub(len);
+        for d in entry.iter().flat_map(|e| e.blobs().map(|b| b.digest)) {
+            let n = refs.entry(d).or_default();
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                evicted_blobs.insert(d);
+                // Counted now so the size bound sees the blob go.
+                let size = blob_sizes.get(&d).copied().unwrap_or(0);
+                total = total.saturating_sub(size);
+            }
+        }
+    }
+    for (digest, size) in &blob_sizes {
+        if refs.get(digest).copied().unwrap_or(0) > 0 {
+            continue;
+        }
+        let path = store.object_path(digest);
+        let orphan_old = older_than(&path, ORPHAN_GRACE, now);
+        if (evicted_blobs.contains(digest) || orphan_old) && remove(&path, dry_run) {
+            report.blobs_removed += 1;
+            report.bytes_freed += size;
+            if !evicted_blobs.contains(digest) {
+                total = total.saturating_sub(*size);
+            }
+        }
+    }
+    for manifest in store.manifest_files() {
+        let candidates = crate::store::manifest::manifest_at(&manifest).candidates;
+        let live = candidates.iter().any(|c| store.action_path(c).exists());
+        if !live && !dry_run {
+            let _ = std::fs::remove_file(&manifest);
+        }
+    }
+    for dir in [store.tmp_dir(), store.root().join("locks")] {
+        for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = file.path();
+            let removed = if file.file_type().is_ok_and(|t| t.is_dir()) {
+                // A map's own directory: gone with its map, even if young.
+                !scratch_in_use(&path)
+                    && older_than(&path, SCRATCH_GRACE, now)
+                    && (dry_run || std::fs::remove_dir_all(&path).is_ok())
+            } else {
+                older_than(&path, TMP_GRACE, now) && remove(&path, dry_run)
+            };
+            report.tmp_removed += u64::from(removed);
+        }
+    }
+    report.bytes_left = total;
+    if !dry_run {
+        let _ = store.ledger_reset(total);
+    }
+    report
+}
+
+fn older_than(path: &Path, age: Duration, now: SystemTime) -> bool {
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| now.duration_since(t).is_ok_and(|d| d > age))
+}
+
+impl Store {
+    /// Keeps the store under `max` bytes after a commit of `key` that
+    /// wrote `bytes`. Cheap: one counter update, unless the ledger says
+    /// the store is over; then least recently used entries go, down to
+    /// 90% of the bound.
+    pub fn enforce_max_size(&self, key: &Digest, bytes: u64, max: u64) {
+        let counter = match self.ledger_add(key, bytes) {
+            Ok(Some(counter)) => counter,
+            Ok(None) => {
+                let total = measure(self);
+                let _ = self.ledger_reset(total);
+                total / ledger::SHARDS
+            }
+            Err(_) => return,
+        };
+        if counter.saturating_mul(ledger::SHARDS) <= max {
+            return;
+        }
+        if self.ledger_total().is_ok_and(|total| total > max) {
+            collect(self, Some(max * 9 / 10), None, false);
+        }
+    }
+}
+
+/// The bytes of every blob and entry file.
+fn measure(store: &Store) -> u64 {
+    let files = store.blob_files().into_iter().chain(store.entry_files());
+    files.map(|p| file_len(&p)).sum()
+}
+
+/// The default size bound of a store, as sccache's.
+pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024 * 1024;
+
+/// When `path` last changed, in ms since the epoch (0 when it is gone):
+/// for an entry, when it was last used.
+pub fn mtime_ms(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,176 @@
+//! The hit/miss journal (`stats.log`): one line per event, written by
+//! [`Store::record`] and read back by [`read`] for `jl stats` and `jl ls`.
+//!
+//! Each event is one short line written with one `write` on a file opened
+//! for appending, so concurrent jl processes never tear each other's
+//! lines and nothing is locked. This module is the only place that knows
+//! the line format.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::store::Store;
+
+/// Something worth counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A replay, and the run time it saved.
+    Hit {
+        key: Digest,
+        saved_ms: u64,
+    },
+    /// A lookup that found nothing usable; the command ran.
+    Miss {
+        key: Digest,
+    },
+    /// An entry fetched from the remote cache, with its bytes.
+    RemoteHit {
+        key: Digest,
+        bytes: u64,
+    },
+    RemoteMiss {
+        key: Digest,
+    },
+    /// An entry uploaded, with its bytes.
+    RemoteUpload {
+        key: Digest,
+        bytes: u64,
+    },
+    /// The remote failed and was turned off for the rest of that jl.
+    RemoteError,
+}
+
+impl Event {
+    fn line(self) -> String {
+        match self {
+            Event::Hit { key, saved_ms } => format!("h {key} {saved_ms}\n"),
+            Event::Miss { key } => format!("m {key}\n"),
+            Event::RemoteHit { key, bytes } => format!("rh {key} {bytes}\n"),
+            Event::RemoteMiss { key } => format!("rm {key}\n"),
+            Event::RemoteUpload { key, bytes } => format!("ru {key} {bytes}\n"),
+            Event::RemoteError => "re\n".to_string(),
+        }
+    }
+
+    fn parse(line: &str) -> Option<Event> {
+        let mut words = line.split(' ');
+        let kind = words.next()?;
+        if kind == "re" {
+            return Some(Event::RemoteError);
+        }
+        let key = Digest::parse(words.next()?)?;
+        let mut number = || words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Some(match kind {
+            "h" => Event::Hit {
+                key,
+                saved_ms: number(),
+            },
+            "m" => Event::Miss { key },
+            "rh" => Event::RemoteHit {
+                key,
+                bytes: number(),
+            },
+            "rm" => Event::RemoteMiss { key },
+            "ru" => Event::RemoteUpload {
+                key,
+                bytes: number(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+impl Store {
+    /// Appends an event to the journal. Never fails: a journal that
+    /// cannot be written only costs a count.
+    pub fn record(&self, event: Event) {
+        // Opened at the first record that can (the store may not exist
+        // yet when a remote miss is recorded), then kept.
+        if self.journal.get().is_none() {
+            let opened = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(self.root().join("stats.log"));
+            if let Ok(file) = opened {
+                let _ = self.journal.set(file);
+            }
+        }
+        if let Some(mut file) = self.journal.get() {
+            let _ = file.write_all(event.line().as_bytes());
+        }
+    }
+}
+
+/// Counts from the journal.
+#[derive(Default)]
+pub struct Counts {
+    pub hits: HashMap<Digest, u64>,
+    pub total_hits: u64,
+    pub misses: u64,
+    pub saved_ms: u64,
+    pub remote: RemoteCounts,
+}
+
+/// What the remote cache did.
+#[derive(Default, Serialize)]
+pub struct RemoteCounts {
+    pub hits: u64,
+    pub misses: u64,
+    pub errors: u64,
+    pub bytes_down: u64,
+    pub bytes_up: u64,
+}
+
+/// Reads the journal; a missing one counts nothing, an unknown line is
+/// skipped.
+pub fn read(store: &Store) -> Counts {
+    let mut c = Counts::default();
+    let Ok(text) = std::fs::read_to_string(store.root().join("stats.log")) else {
+        return c;
+    };
+    for event in text.lines().filter_map(Event::parse) {
+        match event {
+            Event::Hit { key, saved_ms } => {
+                *c.hits.entry(key).or_default() += 1;
+                c.total_hits += 1;
+                c.saved_ms += saved_ms;
+            }
+            Event::Miss { .. } => c.misses += 1,
+            Event::RemoteHit { bytes, .. } => {
+                c.remote.hits += 1;
+                c.remote.bytes_down += bytes;
+            }
+            Event::RemoteMiss { .. } => c.remote.misses += 1,
+            Event::RemoteUpload { bytes, .. } => c.remote.bytes_up += bytes,
+            Event::RemoteError => c.remote.errors += 1,
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_reads_back_as_written() {
+        let key = Digest::of(b"k");
+        let events = [
+            Event::Hit { key, saved_ms: 42 },
+            Event::Miss { key },
+            Event::RemoteHit { key, bytes: 7 },
+            Event::RemoteMiss { key },
+            Event::RemoteUpload { key, bytes: 9 },
+            Event::RemoteError,
+        ];
+        for e in events {
+            assert_eq!(Event::parse(e.line().trim_end()), Some(e));
+        }
+    }
+}

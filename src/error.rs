@@ -8,10 +8,16 @@
 //!   the cache can never turn a good command into a failure.
 //!
 //! The wrapped command's status passes through untouched; see [`code_of`].
+//! A store command that fails at its work (I/O) exits [`RUNTIME`].
 
 use std::process::ExitStatus;
 
-/// jl's own usage errors (bad flags, bad durations, unknown keys).
+/// A store command that could not do its work (an unreadable store, a
+/// joblog that cannot be written, files that cannot be removed) or, for
+/// `jl verify`, found problems.
+pub const RUNTIME: i32 = 1;
+/// jl's own usage errors (bad flags, bad durations, unknown keys, a store
+/// jl does not trust).
 pub const USAGE: i32 = 2;
 /// The command exists but could not be executed (permissions, a directory).
 pub const NOT_EXECUTABLE: i32 = 126;
@@ -27,6 +33,17 @@ pub fn code_of(status: ExitStatus) -> i32 {
         (Some(code), _) => code,
         (None, Some(sig)) => 128 + sig,
         (None, None) => 1,
+    }
+}
+
+/// The exit status for an error a command returns: [`RUNTIME`] when the
+/// system refused something (an I/O error anywhere in its chain), else
+/// [`USAGE`].
+pub fn code_of_error(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|e| e.is::<std::io::Error>()) {
+        RUNTIME
+    } else {
+        USAGE
     }
 }
 

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
                 0
             } else {
                 eprintln!("jl: error: {err:#}");
-                error::USAGE
+                error::code_of_error(&err)
             }
         }
     };

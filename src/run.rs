@@ -48,12 +48,6 @@ pub struct Settings {
     pub max_size: Option<u64>,
 }
 
-impl Settings {
-    pub fn stat_cache(&self) -> StatCache {
-        self.stat.clone()
-    }
-}
-
 /// Reports store trouble: the first time only, so a map of 10,000 jobs on
 /// a read-only store says it once.
 pub fn store_warning(message: impl std::fmt::Display) {
@@ -69,10 +63,9 @@ pub fn prepare(
     argv: &[OsString],
     exe: &Path,
     stdin: Option<Digest>,
-    stat: &StatCache,
 ) -> Option<Action> {
     settings.store.as_ref()?;
-    match key::build(argv, exe, stdin, &settings.key, stat) {
+    match key::build(argv, exe, stdin, &settings.key, &settings.stat) {
         Ok(action) => Some(action),
         Err(e) => {
             crate::error::warn(format_args!("{e}; running without the cache"));
@@ -101,7 +94,7 @@ fn entry_for(
     ask_remote: bool,
 ) -> Result<(Digest, Box<Entry>), String> {
     if settings.key.trace {
-        let stat = settings.stat_cache();
+        let stat = &settings.stat;
         for key in crate::store::manifest::manifest(store, &action.key).candidates {
             match store.lookup(&key) {
                 Lookup::Hit(entry) if entry.deps.iter().all(|d| d.holds(&stat)) => {
@@ -468,7 +461,7 @@ pub fn perform(
             let accesses = Accesses::new(
                 trace_ignored(settings, store),
                 trace_roots(settings, &cwd),
-                settings.stat_cache(),
+                settings.stat.clone(),
             );
             let (finished, accesses) = crate::trace::run(job, stdout, stderr, accesses)?;
             (finished, Some(accesses))
@@ -516,7 +509,7 @@ pub fn perform(
             None => accesses.and_then(|acc| {
                 let cwd = std::env::current_dir().unwrap_or_default();
                 let roots = trace_roots(settings, &cwd);
-                let stat = settings.stat_cache();
+                let stat = &settings.stat;
                 match crate::deps::discover(&acc, &cwd, &roots, &stat) {
                     Ok(found) => {
                         discovered = Some(found);

@@ -384,10 +384,11 @@ struct VerifyReport {
     repaired: bool,
 }
 
-pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
-    let store = crate::config::required_store(&args.store)?;
+/// Re-hashes every blob and parses every entry; with `repair`, removes
+/// what is broken so it becomes a miss.
+fn check(store: &Store, repair: bool) -> VerifyReport {
     let mut r = VerifyReport {
-        repaired: args.repair,
+        repaired: repair,
         ..VerifyReport::default()
     };
     let mut bad_blobs: HashSet<Digest> = HashSet::new();
@@ -404,7 +405,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
             if let Some(d) = digest_of_path(&path) {
                 bad_blobs.insert(d);
             }
-            if args.repair {
+            if repair {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -432,10 +433,16 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
                 bad
             }
         };
-        if bad && args.repair {
+        if bad && repair {
             let _ = std::fs::remove_file(&path);
         }
     }
+    r
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
+    let store = crate::config::required_store(&args.store)?;
+    let r = check(&store, args.repair);
     let problems = r.corrupt_entries.len() + r.corrupt_blobs.len() + r.missing_blobs.len();
     let mut out = io::stdout().lock();
     if args.json {
@@ -462,5 +469,9 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<i32> {
             }
         )?;
     }
-    Ok(if problems > 0 && !args.repair { 1 } else { 0 })
+    Ok(if problems > 0 && !args.repair {
+        crate::error::RUNTIME
+    } else {
+        0
+    })
 }

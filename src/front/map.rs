@@ -284,14 +284,13 @@ struct Done {
 }
 
 fn dry_run(plan: &Plan, items: mpsc::Receiver<Record>) -> anyhow::Result<i32> {
-    let stat = plan.settings.stat_cache();
     let mut out = io::stdout().lock();
     let mut failed = None;
     for (index, seq, item) in numbered(items, plan.shard, &mut failed) {
         let job = Prepared::new(plan, index, seq, item);
         let line = crate::key::shell_bytes(&job.argv);
         let cached = match (exec::resolve(&job.argv[0]), &job.settings.store) {
-            (Ok(exe), Some(store)) => run::prepare(&job.settings, &job.argv, &exe, None, &stat)
+            (Ok(exe), Some(store)) => run::prepare(&job.settings, &job.argv, &exe, None)
                 .is_some_and(|action| run::is_fresh(&job.settings, store, &action)),
             _ => false,
         };
@@ -405,7 +404,6 @@ fn execute(
         })
     };
 
-    let stat = plan.settings.stat_cache();
     let mut exes: HashMap<OsString, Result<PathBuf, exec::SpawnError>> = HashMap::new();
     let mut dispatched = 0u64;
     let mut read_error = None;
@@ -444,7 +442,7 @@ fn execute(
                 continue;
             }
         };
-        let action = run::prepare(&job.settings, &job.argv, &exe, None, &stat);
+        let action = run::prepare(&job.settings, &job.argv, &exe, None);
         if let (Some(action), Some(store), false) =
             (&action, &job.settings.store, job.settings.force)
         {

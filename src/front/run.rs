@@ -71,8 +71,7 @@ pub fn main(args: RunArgs, settings: Settings) -> i32 {
             return crate::error::USAGE;
         }
     };
-    let stat = settings.stat_cache();
-    let action = prepare(&settings, &argv, &exe, stdin.digest, &stat);
+    let action = prepare(&settings, &argv, &exe, stdin.digest);
     let line = settings.verbose.then(|| key::shell_line(&argv));
     let look = !(settings.force || refreshing);
     if let (Some(action), Some(store), true) = (&action, &settings.store, look) {
@@ -180,7 +179,7 @@ fn replay(hit: Hit, line: Option<&str>) -> i32 {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("jl: error: cannot write the cached output: {e}");
-            1
+            crate::error::RUNTIME
         }
         Ok(()) => hit.entry.exit_code,
     }

@@ -97,7 +97,7 @@ fn entry_for(
         let stat = &settings.stat;
         for key in crate::store::manifest::manifest(store, &action.key).candidates {
             match store.lookup(&key) {
-                Lookup::Hit(entry) if entry.deps.iter().all(|d| d.holds(&stat)) => {
+                Lookup::Hit(entry) if entry.deps.iter().all(|d| d.holds(stat)) => {
                     return Ok((key, entry));
                 }
                 Lookup::Corrupt(_) => {
@@ -510,7 +510,7 @@ pub fn perform(
                 let cwd = std::env::current_dir().unwrap_or_default();
                 let roots = trace_roots(settings, &cwd);
                 let stat = &settings.stat;
-                match crate::deps::discover(&acc, &cwd, &roots, &stat) {
+                match crate::deps::discover(&acc, &cwd, &roots, stat) {
                     Ok(found) => {
                         discovered = Some(found);
                         None

@@ -127,7 +127,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__explain)
-            opts="-i -o -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --no-stdin --json --help"
+            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --no-stdin --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +170,22 @@ _jl() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --remote-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

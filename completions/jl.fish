@@ -116,9 +116,17 @@ complete -c jl -n "__fish_jl_using_subcommand explain" -l ignore-arg -d 'Leave a
 complete -c jl -n "__fish_jl_using_subcommand explain" -l trace-outputs -d 'With --trace, also capture and restore files written under DIR (the working directory always is; repeatable)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l trace-ignore -d 'With --trace, do not record accesses under PREFIX (repeatable; /proc, /sys, /dev and the store always are ignored)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
+complete -c jl -n "__fish_jl_using_subcommand explain" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
+complete -c jl -n "__fish_jl_using_subcommand explain" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand explain" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
+complete -c jl -n "__fish_jl_using_subcommand explain" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l cwd -d 'Include the working directory in the key'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'
+complete -c jl -n "__fish_jl_using_subcommand explain" -l cache-failures -d 'Cache non-zero exits too (by default only exit 0 is cached)'
+complete -c jl -n "__fish_jl_using_subcommand explain" -l force -d 'Run even on a hit, and replace the entry'
+complete -c jl -n "__fish_jl_using_subcommand explain" -s v -l verbose -d 'Say on stderr what ran, what was cached and why'
+complete -c jl -n "__fish_jl_using_subcommand explain" -l remote-read-only -d 'Use the remote cache for hits only; never upload'
 complete -c jl -n "__fish_jl_using_subcommand explain" -s n -l no-stdin -d 'Leave stdin out (as `jl run -n` would)'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l json
 complete -c jl -n "__fish_jl_using_subcommand explain" -s h -l help -d 'Print help'

@@ -336,6 +336,10 @@ pub struct StatsArgs {
 pub struct ExplainArgs {
     #[command(flatten)]
     pub key: KeyArgs,
+    /// As `jl run` takes them: `--ttl` and `--cache-failures` change what
+    /// is a hit.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Leave stdin out (as `jl run -n` would)
     #[arg(short = 'n', long)]
     pub no_stdin: bool,

@@ -84,6 +84,33 @@ pub struct Hit {
     pub stale: bool,
 }
 
+/// Why there is nothing to replay, and an entry found broken on the way
+/// (left for whoever acts on the miss to remove).
+#[derive(Debug)]
+pub struct Miss {
+    pub why: String,
+    pub broken: Option<Digest>,
+}
+
+impl Miss {
+    fn because(why: impl Into<String>) -> Miss {
+        Miss {
+            why: why.into(),
+            broken: None,
+        }
+    }
+}
+
+/// A stored run an action would replay, not yet verified or restored.
+pub struct Found {
+    /// The key it is stored under: the action's own, or for `--trace`
+    /// the recorded run whose dependencies all hold.
+    pub key: Digest,
+    pub entry: Box<Entry>,
+    /// Past `--ttl` but within `--stale`: replayed, and due for a refresh.
+    pub stale: bool,
+}
+
 /// The entry an action would replay, with the key it is stored under:
 /// the action's own, or for `--trace` the first candidate whose
 /// dependencies all hold. `ask_remote`: a local miss asks the remote.
@@ -92,21 +119,23 @@ fn entry_for(
     store: &Store,
     action: &Action,
     ask_remote: bool,
-) -> Result<(Digest, Box<Entry>), String> {
+) -> Result<(Digest, Box<Entry>), Miss> {
     if settings.key.trace {
         let stat = &settings.stat;
+        let mut broken = None;
         for key in crate::store::manifest::manifest(store, &action.key).candidates {
             match store.lookup(&key) {
                 Lookup::Hit(entry) if entry.deps.iter().all(|d| d.holds(stat)) => {
                     return Ok((key, entry));
                 }
-                Lookup::Corrupt(_) => {
-                    let _ = store.remove_entry(&key);
-                }
+                Lookup::Corrupt(_) => broken = broken.or(Some(key)),
                 Lookup::Hit(_) | Lookup::Miss => {}
             }
         }
-        return Err("no recorded run's dependencies all hold".into());
+        return Err(Miss {
+            why: "no recorded run's dependencies all hold".into(),
+            broken,
+        });
     }
     let mut lookup = store.lookup(&action.key);
     if let (Lookup::Miss, Some(remote), true) = (&lookup, &settings.remote, ask_remote) {
@@ -116,11 +145,11 @@ fn entry_for(
     }
     match lookup {
         Lookup::Hit(entry) => Ok((action.key, entry)),
-        Lookup::Miss => Err(NO_ENTRY.into()),
-        Lookup::Corrupt(why) => {
-            let _ = store.remove_entry(&action.key);
-            Err(format!("corrupt entry: {why}"))
-        }
+        Lookup::Miss => Err(Miss::because(NO_ENTRY)),
+        Lookup::Corrupt(why) => Err(Miss {
+            why: format!("corrupt entry: {why}"),
+            broken: Some(action.key),
+        }),
     }
 }
 
@@ -163,40 +192,57 @@ fn check_paths(settings: &Settings, action: &Action, entry: &Entry) -> Result<()
     }
 }
 
-/// Looks an action up. On a hit the output files are restored; anything
-/// wrong with the entry makes it a miss (and is repaired), with a reason.
-pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, String> {
-    find_in(settings, store, action, true)
-}
-
-fn find_in(
+/// Decides whether `action` has a stored run to replay: the only place
+/// that does. Nothing on disk changes (but for a remote hit, which is
+/// written into the local store); a broken entry is named in the miss.
+pub fn lookup(
     settings: &Settings,
     store: &Store,
     action: &Action,
     ask_remote: bool,
-) -> Result<Hit, String> {
+) -> Result<Found, Miss> {
     let (key, entry) = entry_for(settings, store, action, ask_remote)?;
     if entry.exit_code != 0 && !settings.cache_failures {
-        return Err(format!(
+        return Err(Miss::because(format!(
             "the stored run failed with exit code {}; only --cache-failures replays a failure",
             entry.exit_code
-        ));
+        )));
     }
     if let Some(from) = entry.failed_from {
         let now = crate::outputs::state(&action.outputs, &settings.stat);
         if now.ok() != Some(from) {
-            return Err("the declared outputs are not as the stored failure found them".into());
+            return Err(Miss::because(
+                "the declared outputs are not as the stored failure found them",
+            ));
         }
     }
     let stale = match age(settings, &entry) {
-        Age::Expired => return Err("expired (older than --ttl)".into()),
+        Age::Expired => return Err(Miss::because("expired (older than --ttl)")),
         Age::Stale => true,
         Age::Fresh => false,
     };
     if let Err(bad) = check_paths(settings, action, &entry) {
-        let _ = store.remove_entry(&key);
-        return Err(format!("entry names an output not declared here: {bad}"));
+        // From a shared store, an untraced entry naming an undeclared path
+        // is hostile; a traced one may just belong to another checkout.
+        return Err(Miss {
+            why: format!("entry names an output not declared here: {bad}"),
+            broken: (!settings.key.trace).then_some(key),
+        });
     }
+    Ok(Found { key, entry, stale })
+}
+
+/// Replays a stored run's files: checks every blob against its digest,
+/// then makes the declared outputs (or a traced run's) as the run left
+/// them, and counts the hit. A blob that fails its check makes this a
+/// miss, and the broken entry and blobs are removed.
+pub fn restore(
+    settings: &Settings,
+    store: &Store,
+    action: &Action,
+    found: Found,
+) -> Result<Hit, String> {
+    let Found { key, entry, stale } = found;
     let verified = (|| {
         let stdout = store.read_blob(&entry.stdout)?;
         let stderr = store.read_blob(&entry.stderr)?;
@@ -205,15 +251,12 @@ fn find_in(
             store.read_blob(&out.blob)?;
         }
         let restore_file = |f: &OutputFile| store.restore(f, &f.path.to_path());
+        let declared = crate::outputs::described(&entry);
         if settings.key.trace {
-            crate::outputs::restore(&crate::outputs::described(&entry), &[], restore_file)?;
+            crate::outputs::restore(&declared, &[], restore_file)?;
             remove_deleted(&entry.deleted)?;
         } else {
-            crate::outputs::restore(
-                &crate::outputs::described(&entry),
-                &action.outputs,
-                restore_file,
-            )?;
+            crate::outputs::restore(&declared, &action.outputs, restore_file)?;
         }
         Ok::<_, io::Error>((stdout, stderr))
     })();
@@ -247,6 +290,30 @@ fn find_in(
                 let _ = store.remove_entry(&key);
             }
             Err(format!("cannot replay: {e}"))
+        }
+    }
+}
+
+/// [`lookup`] then [`restore`]: the hit a front end replays, or why there
+/// is none (a broken entry found on the way is removed, so the command's
+/// run replaces it).
+pub fn find(settings: &Settings, store: &Store, action: &Action) -> Result<Hit, String> {
+    find_in(settings, store, action, true)
+}
+
+fn find_in(
+    settings: &Settings,
+    store: &Store,
+    action: &Action,
+    ask_remote: bool,
+) -> Result<Hit, String> {
+    match lookup(settings, store, action, ask_remote) {
+        Ok(found) => restore(settings, store, action, found),
+        Err(miss) => {
+            if let Some(broken) = miss.broken {
+                let _ = store.remove_entry(&broken);
+            }
+            Err(miss.why)
         }
     }
 }
@@ -307,11 +374,7 @@ const NO_ENTRY: &str = "no entry";
 
 /// Whether an action has a usable entry (without replaying it).
 pub fn is_fresh(settings: &Settings, store: &Store, action: &Action) -> bool {
-    let usable = |e: &Entry| !expired(settings, e) && (e.exit_code == 0 || settings.cache_failures);
-    if settings.key.trace {
-        return entry_for(settings, store, action, false).is_ok_and(|(_, e)| usable(&e));
-    }
-    matches!(store.lookup(&action.key), Lookup::Hit(entry) if usable(&entry))
+    lookup(settings, store, action, false).is_ok()
 }
 
 /// An entry's age against `--ttl` and `--stale`.
@@ -338,10 +401,6 @@ fn age(settings: &Settings, entry: &Entry) -> Age {
     } else {
         Age::Expired
     }
-}
-
-fn expired(settings: &Settings, entry: &Entry) -> bool {
-    matches!(age(settings, entry), Age::Expired)
 }
 
 /// Where a job's output goes while it runs.
@@ -417,8 +476,8 @@ pub fn perform(
                 let look_again = match settings.refresh_asked_ms {
                     _ if settings.force => false,
                     None => true,
-                    Some(asked) => entry_for(settings, store, action, false)
-                        .is_ok_and(|(_, e)| e.created_ms >= asked),
+                    Some(asked) => lookup(settings, store, action, false)
+                        .is_ok_and(|found| found.entry.created_ms >= asked),
                 };
                 if look_again {
                     if let Ok(hit) = find_in(settings, store, action, false) {

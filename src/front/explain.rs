@@ -29,13 +29,14 @@ pub fn explain(args: ExplainArgs) -> anyhow::Result<i32> {
     } else {
         crate::stdin::digest_for_explain()?
     };
-    let opts = crate::config::key_options(&args.key);
-    let action = crate::key::build(&args.command, &exe, stdin, &opts, &store.stat_cache())
+    let settings = crate::config::settings(&args.key, &args.cache, true, None);
+    let action = crate::key::build(&args.command, &exe, stdin, &settings.key, &settings.stat)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if opts.trace {
-        return explain_traced(&store, &action, args.json);
+    // Hit or miss is the engine's answer, as `jl run` would get it.
+    let hit = crate::run::lookup(&settings, &store, &action, false).is_ok();
+    if settings.key.trace {
+        return explain_traced(&store, &action, hit, args.json);
     }
-    let hit = matches!(store.lookup(&action.key), crate::store::Lookup::Hit(_));
     let (nearest, differences) = match (hit, crate::run::nearest(&store, &action)) {
         (false, Some((key, d))) => (Some(key.hex()), d),
         _ => (None, Vec::new()),
@@ -85,7 +86,12 @@ struct CheckedDep {
 
 /// `jl explain --trace`: the candidates recorded for this action, and the
 /// dependencies of the nearest one (fewest changed; newest on a tie).
-fn explain_traced(store: &Store, action: &crate::key::Action, json: bool) -> anyhow::Result<i32> {
+fn explain_traced(
+    store: &Store,
+    action: &crate::key::Action,
+    hit: bool,
+    json: bool,
+) -> anyhow::Result<i32> {
     let stat = store.stat_cache();
     let manifest = crate::store::manifest::manifest(store, &action.key);
     let checked = manifest
@@ -106,9 +112,6 @@ fn explain_traced(store: &Store, action: &crate::key::Action, json: bool) -> any
             _ => None,
         });
     let nearest = checked.min_by_key(|(changed, _, _)| *changed);
-    let hit = nearest
-        .as_ref()
-        .is_some_and(|(changed, _, _)| *changed == 0);
     let (nearest, deps) = match nearest {
         Some((_, key, deps)) => (Some(key.hex()), deps),
         None => (None, Vec::new()),

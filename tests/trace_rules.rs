@@ -284,3 +284,17 @@ fn a_file_written_into_a_directory_depends_on_the_directory_being_there() {
     assert!(!t.env.path("d").exists());
     assert_eq!(t.runs(), 2);
 }
+
+#[test]
+fn a_path_through_dot_dot_depends_on_the_directories_it_passes() {
+    let t = Traced::new();
+    t.env.write("f2", "A\n");
+    std::fs::create_dir_all(t.env.path("d/sub")).unwrap();
+    assert_eq!(stdout(&t.run("cat d/sub/../../f2")), "A\n");
+    std::fs::remove_dir_all(t.env.path("d")).unwrap();
+    let out = t.script(&[], "cat d/sub/../../f2");
+    assert!(
+        !out.status.success(),
+        "replayed a path that no longer resolves"
+    );
+}

@@ -25,6 +25,9 @@ pub struct Resolved {
     pub path: PathBuf,
     /// Each symlink passed, with its target text, in walk order.
     pub links: Vec<(PathBuf, PathBuf)>,
+    /// Directories the walk went into and back out of with `..`: the path
+    /// resolves only while each is there (`d/sub/../../f` needs `d/sub`).
+    pub left: Vec<PathBuf>,
     /// The walk ended somewhere that is no file (a pipe's descriptor, a
     /// symlink loop): the call names nothing jl can record.
     pub nowhere: bool,
@@ -71,6 +74,9 @@ impl Resolver {
         let mut followed = 0;
         while let Some(name) = todo.pop() {
             if name.as_os_str() == ".." {
+                if at.parent().is_some() {
+                    out.left.push(at.clone());
+                }
                 at.pop();
                 continue;
             }

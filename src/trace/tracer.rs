@@ -850,6 +850,10 @@ impl Tracer {
         for (link, target) in resolved.links {
             self.acc.passed_link(link, target, absolute);
         }
+        for dir in resolved.left {
+            self.acc.name(&dir, absolute);
+            self.acc.look(pid, dir, Look::Kind, false);
+        }
         if resolved.nowhere {
             return None;
         }

@@ -217,9 +217,10 @@ pub fn run(job: Job<'_>, stdout: Tee, stderr: Tee) -> Result<Finished, SpawnErro
                 }
                 if start.elapsed() >= limit {
                     timed_out = true;
-                    kill_job(pid, job.own_group, rustix::process::Signal::TERM);
-                    std::thread::sleep(Duration::from_millis(200));
-                    kill_job(pid, job.own_group, rustix::process::Signal::KILL);
+                    stop_job(pid, job.own_group, |grace| {
+                        std::thread::sleep(grace);
+                        false
+                    });
                     break child.wait();
                 }
                 std::thread::sleep(nap);
@@ -285,6 +286,19 @@ pub(crate) fn kill_job(pid: u32, group: bool, sig: rustix::process::Signal) {
     } else {
         rustix::process::kill_process(pid, sig)
     };
+}
+
+/// How long a job stopped for its `--timeout` gets between SIGTERM and
+/// SIGKILL.
+const KILL_GRACE: Duration = Duration::from_millis(200);
+
+/// Stops a job that ran out of time: SIGTERM, then SIGKILL unless
+/// `ended(grace)` says it ended within the grace period.
+pub(crate) fn stop_job(pid: u32, group: bool, ended: impl FnOnce(Duration) -> bool) {
+    kill_job(pid, group, rustix::process::Signal::TERM);
+    if !ended(KILL_GRACE) {
+        kill_job(pid, group, rustix::process::Signal::KILL);
+    }
 }
 
 /// Sends `sig` to every running child (and its group, for map jobs).

@@ -20,6 +20,8 @@ pub mod filter;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod resolve;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod sys;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod tracer;
 
 use std::collections::{BTreeMap, BTreeSet};

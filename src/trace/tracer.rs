@@ -8,7 +8,6 @@
 //! only for its own tracees (`__WNOTHREAD`), so several traced jobs of
 //! `jl map` run side by side. Between `fork` and `execve` the child makes
 //! only system calls; everything it needs is prepared before the fork.
-#![allow(unsafe_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsStr, OsString};
@@ -19,11 +18,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libc::{c_int, c_long, pid_t};
 
 use super::resolve::Resolver;
+use super::sys;
 use super::{Accesses, Look};
 use crate::exec::{self, Finished, Job, SpawnError, Stdin, Tee};
 
@@ -52,28 +52,17 @@ struct Prepared {
     filter: Vec<libc::sock_filter>,
 }
 
-/// The step at which a child failed to put itself under the tracer.
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Setup {
-    Ptrace = 1,
-    NoNewPrivs = 2,
-    Seccomp = 3,
-    Exec = 4,
-}
-
-impl Setup {
-    fn from_code(code: u8) -> &'static str {
-        match code {
-            // A child of a traced jl is already its tracer's tracee.
-            1 if super::being_traced() => {
-                "jl is itself being traced (an outer --trace, a debugger)"
-            }
-            1 => "ptrace is not allowed here",
-            2 => "no_new_privs cannot be set",
-            3 => "seccomp filters are not allowed here",
-            _ => "the traced exec failed",
+/// What a setup failure code (see [`sys::Setup`]) means to a user.
+fn setup_failure_text(code: u8) -> &'static str {
+    match code {
+        // A child of a traced jl is already its tracer's tracee.
+        c if c == sys::Setup::Ptrace as u8 && super::being_traced() => {
+            "jl is itself being traced (an outer --trace, a debugger)"
         }
+        c if c == sys::Setup::Ptrace as u8 => "ptrace is not allowed here",
+        c if c == sys::Setup::NoNewPrivs as u8 => "no_new_privs cannot be set",
+        c if c == sys::Setup::Seccomp as u8 => "seccomp filters are not allowed here",
+        _ => "the traced exec failed",
     }
 }
 
@@ -170,10 +159,9 @@ pub fn run(
     if let (Some(limit), Some(pid)) = (timeout, pid) {
         if done_rx.recv_timeout(limit).is_err() {
             timed_out = true;
-            exec::kill_job(pid as u32, own_group, rustix::process::Signal::TERM);
-            if done_rx.recv_timeout(Duration::from_millis(200)).is_err() {
-                exec::kill_job(pid as u32, own_group, rustix::process::Signal::KILL);
-            }
+            exec::stop_job(pid as u32, own_group, |grace| {
+                done_rx.recv_timeout(grace).is_ok()
+            });
         }
     }
     let traced = tracer.join().expect("the tracer thread panicked");
@@ -214,7 +202,7 @@ fn setup_failure(mut status: &File) -> Option<&'static str> {
     use std::io::Read;
     let mut code = [0u8];
     match status.read(&mut code) {
-        Ok(1) => Some(Setup::from_code(code[0])),
+        Ok(1) => Some(setup_failure_text(code[0])),
         _ => None,
     }
 }
@@ -231,47 +219,30 @@ fn trace(
         each.chain([std::ptr::null()]).collect()
     };
     let (argv, envp) = (pointers(&prepared.argv), pointers(&prepared.envp));
-    let prog = libc::sock_fprog {
-        len: prepared.filter.len() as u16,
-        filter: prepared.filter.as_ptr() as *mut libc::sock_filter,
-    };
-    let stdin = prepared.stdin;
-    let (out, err) = (prepared.stdout.as_raw_fd(), prepared.stderr.as_raw_fd());
-    let status_fd = prepared.status.as_raw_fd();
-    // SAFETY: the child runs only async-signal-safe system calls on data
-    // made before the fork, then execs or exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe {
-            child(
-                prepared.own_group,
-                stdin,
-                (out, err, status_fd),
-                &prog,
-                prepared.exe.as_ptr(),
-                &argv,
-                &envp,
-            )
-        }
-    }
+    let forked = sys::fork(&sys::Child {
+        own_group: prepared.own_group,
+        stdin: prepared.stdin,
+        stdout: prepared.stdout.as_raw_fd(),
+        stderr: prepared.stderr.as_raw_fd(),
+        status: prepared.status.as_raw_fd(),
+        filter: &prepared.filter,
+        exe: &prepared.exe,
+        argv: &argv,
+        envp: &envp,
+    });
     // The write ends now live in the child only, so the pumps see EOF
     // when the last process holding them ends.
     drop(prepared);
-    if pid < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(Failure::Spawn(io_error(e)));
-    }
+    let pid = forked.map_err(|e| Failure::Spawn(io_error(e)))?;
     let _ = pid_tx.send(pid);
-    let mut status = 0;
-    // SAFETY: plain system calls on our own child.
-    let stopped = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+    let (stopped, status) = sys::wait(pid, libc::__WALL);
     if stopped != pid || !libc::WIFSTOPPED(status) {
         let why = setup_failure(&status_pipe).unwrap_or("the child did not stop");
         return Err(Failure::Unavailable(why, Box::new(accesses)));
     }
-    if unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, OPTIONS as c_long) } != 0 {
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+    if !sys::set_options(pid, OPTIONS) {
+        sys::kill(pid, libc::SIGKILL);
+        sys::wait(pid, libc::__WALL);
         return Err(Failure::Unavailable(
             "ptrace options are refused",
             Box::new(accesses),
@@ -294,64 +265,6 @@ fn trace(
         None => Err(Failure::Spawn(io_error(std::io::Error::other(
             "lost track of the traced command",
         )))),
-    }
-}
-
-/// The forked child: stdio, a stop for the tracer to attach its options,
-/// the filter, exec. Only system calls; no allocation.
-#[allow(clippy::too_many_arguments)]
-unsafe fn child(
-    own_group: bool,
-    stdin: Option<c_int>,
-    (out, err, status): (c_int, c_int, c_int),
-    prog: &libc::sock_fprog,
-    exe: *const libc::c_char,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char],
-) -> ! {
-    unsafe {
-        let fail = |step: Setup| -> ! {
-            let code = [step as u8];
-            libc::write(status, code.as_ptr().cast(), 1);
-            libc::_exit(126)
-        };
-        if own_group {
-            libc::setpgid(0, 0);
-        }
-        // dup2 onto itself would keep close-on-exec: clear it instead.
-        let install = |fd: c_int, target: c_int| {
-            if fd == target {
-                libc::fcntl(fd, libc::F_SETFD, 0);
-            } else {
-                libc::dup2(fd, target);
-            }
-        };
-        if let Some(fd) = stdin {
-            install(fd, 0);
-        }
-        install(out, 1);
-        install(err, 2);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
-            fail(Setup::Ptrace);
-        }
-        libc::raise(libc::SIGSTOP);
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            fail(Setup::NoNewPrivs);
-        }
-        if libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER,
-            prog as *const libc::sock_fprog,
-        ) != 0
-        {
-            fail(Setup::Seccomp);
-        }
-        libc::execve(exe, argv.as_ptr(), envp.as_ptr());
-        fail(Setup::Exec)
     }
 }
 
@@ -416,9 +329,7 @@ impl Tracer {
     fn follow(&mut self, root: pid_t) -> Option<c_int> {
         let mut root_status = None;
         loop {
-            let mut status = 0;
-            // SAFETY: waitpid on our own tracees.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | WNOTHREAD) };
+            let (pid, status) = sys::wait(-1, libc::__WALL | WNOTHREAD);
             if pid < 0 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
@@ -475,24 +386,15 @@ impl Tracer {
         } else {
             libc::PTRACE_CONT
         };
-        // SAFETY: a ptrace request on a stopped tracee of this thread.
-        unsafe { libc::ptrace(request, pid, 0, sig as c_long) };
+        sys::resume(request, pid, sig);
     }
 
     fn event_message(&self, pid: pid_t) -> u64 {
-        let mut msg: libc::c_ulong = 0;
-        // SAFETY: GETEVENTMSG writes one unsigned long.
-        unsafe { libc::ptrace(libc::PTRACE_GETEVENTMSG, pid, 0, &mut msg as *mut _) };
-        msg as u64
+        sys::event_message(pid)
     }
 
     fn regs(&self, pid: pid_t) -> Option<libc::user_regs_struct> {
-        // SAFETY: GETREGS fills the struct of a stopped tracee.
-        unsafe {
-            let mut regs: libc::user_regs_struct = std::mem::zeroed();
-            let r = libc::ptrace(libc::PTRACE_GETREGS, pid, 0, &mut regs as *mut _);
-            (r == 0).then_some(regs)
-        }
+        sys::regs(pid)
     }
 
     /// A seccomp stop: a traced call is about to run.
@@ -885,20 +787,7 @@ fn fd_path(pid: pid_t, fd: i32) -> Option<PathBuf> {
     path.is_absolute().then_some(path)
 }
 
-/// Reads `buf.len()` bytes of a tracee's memory at `addr`.
-fn read_mem(pid: pid_t, addr: u64, buf: &mut [u8]) -> usize {
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: buf.len(),
-    };
-    // SAFETY: writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-    n.max(0) as usize
-}
+use sys::read_mem;
 
 fn read_u64(pid: pid_t, addr: u64) -> Option<u64> {
     let mut buf = [0u8; 8];

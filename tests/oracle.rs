@@ -657,7 +657,9 @@ impl World {
         match script {
             Script::Readlink(l) => format!("readlink '{l}'; stat -c %F '{l}'"),
             Script::Through(p) => format!("cat '{p}'"),
-            Script::Absolute(p) => format!(r#"cat "$PWD/{p}""#),
+            // What it prints must not hold the checkout's path: the
+            // working directory is not in the key (README).
+            Script::Absolute(p) => format!(r#"cat "$PWD/{p}" 2>/dev/null || echo missing"#),
             Script::Outside => format!("cat ../outside/o1 '{shared}/od/x'"),
             Script::Cd(d) => format!("cd '{d}' && cat * 2>&1; cat ../f1"),
             Script::Find(d) => format!("find '{d}' -printf '%P %y %l\n' | sort"),

@@ -458,47 +458,116 @@ pub fn perform(
     live: Live,
 ) -> Result<Outcome, SpawnError> {
     let mut cacheable = action.zip(settings.store.as_ref());
-    let mut _lock = None;
-    if let Some((action, store)) = cacheable {
-        match store.prepare().and_then(|()| store.lock(&action.key)) {
-            Err(e) => {
-                store_warning(format_args!(
-                    "store {} is unusable: {e}",
-                    store.root().display()
-                ));
-                cacheable = None;
-            }
-            Ok((lock, _waited)) => {
-                _lock = Some(lock);
-                // Whoever held the lock (another jl, an identical job of
-                // this map) may have stored the result meanwhile. A
-                // refresh only takes one made since it was asked for.
-                let look_again = match settings.refresh_asked_ms {
-                    _ if settings.force => false,
-                    None => true,
-                    Some(asked) => lookup(settings, store, action, false)
-                        .is_ok_and(|found| found.entry.created_ms >= asked),
-                };
-                if look_again {
-                    if let Ok(hit) = find_in(settings, store, action, false) {
-                        return Ok(Outcome::Hit(hit));
-                    }
-                }
-                store.record(Event::Miss { key: action.key });
-            }
+    let _lock = match cacheable.map(|(action, store)| lock_or_hit(settings, store, action)) {
+        Some(Locked::Hit(hit)) => return Ok(Outcome::Hit(hit)),
+        Some(Locked::Run(lock)) => Some(lock),
+        Some(Locked::Unusable) => {
+            cacheable = None;
+            None
         }
-    }
+        None => None,
+    };
     // Only a failure needs it, and only one that may be stored.
     let outputs_before = cacheable
         .filter(|(a, _)| settings.cache_failures && !a.outputs.is_empty())
         .and_then(|(a, _)| crate::outputs::state(&a.outputs, &settings.stat).ok());
-    let capture = || match (cacheable, &live) {
-        (Some((_, store)), Live::Terminal) => Some(store.blob_writer()),
-        (Some((_, store)), Live::Deferred) => Some(store.blob_writer().keeping()),
+    let (stdout, stderr) = captures(cacheable.map(|(_, store)| store), &live);
+    let (mut finished, accesses) = match cacheable.filter(|_| settings.key.trace) {
+        Some((_, store)) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let accesses = Accesses::new(
+                trace_ignored(settings, store),
+                trace_roots(settings, &cwd),
+                settings.stat.clone(),
+            );
+            let (finished, accesses) = crate::trace::run(job, stdout, stderr, accesses)?;
+            (finished, Some(accesses))
+        }
+        None => (exec::run(job, stdout, stderr)?, None),
+    };
+    let out_capture = finished.stdout.capture.take();
+    let err_capture = finished.stderr.capture.take();
+    let capture_error = [&out_capture, &err_capture]
+        .into_iter()
+        .flatten()
+        .find_map(|w| w.error());
+    if let (Some(e), Some((_, store))) = (capture_error, cacheable) {
+        store_warning(format_args!(
+            "cannot write to store {}: {e}",
+            store.root().display()
+        ));
+        cacheable = None;
+    }
+    let verdict = cacheable.map(|(action, _)| verdict(settings, action, &finished, accesses));
+    let (stdout, stderr) = match (cacheable, verdict) {
+        (Some((action, store)), Some(Verdict::Store(discovered))) => {
+            let commit = Commit {
+                settings,
+                store,
+                action,
+                finished: &finished,
+                discovered: discovered.as_ref(),
+                outputs_before,
+                pin: matches!(live, Live::Deferred),
+            };
+            commit_and_share(commit, out_capture, err_capture)
+        }
+        _ => (spool(out_capture), spool(err_capture)),
+    };
+    Ok(Outcome::Ran(Box::new(Ran {
+        finished,
+        stdout,
+        stderr,
+    })))
+}
+
+/// What the key's lock gave: a result another jl stored meanwhile, the
+/// go-ahead to run, or a store that cannot be used.
+enum Locked {
+    Hit(Hit),
+    Run(crate::store::local::KeyLock),
+    Unusable,
+}
+
+/// Takes the key's lock; whoever held it (another jl, an identical job of
+/// this map) may have stored the result meanwhile, so the key is looked
+/// up again. A refresh only takes a result made since it was asked for.
+fn lock_or_hit(settings: &Settings, store: &Store, action: &Action) -> Locked {
+    let lock = match store.prepare().and_then(|()| store.lock(&action.key)) {
+        Ok((lock, _waited)) => lock,
+        Err(e) => {
+            store_warning(format_args!(
+                "store {} is unusable: {e}",
+                store.root().display()
+            ));
+            return Locked::Unusable;
+        }
+    };
+    let look_again = match settings.refresh_asked_ms {
+        _ if settings.force => false,
+        None => true,
+        Some(asked) => lookup(settings, store, action, false)
+            .is_ok_and(|found| found.entry.created_ms >= asked),
+    };
+    if look_again {
+        if let Ok(hit) = find_in(settings, store, action, false) {
+            return Locked::Hit(hit);
+        }
+    }
+    store.record(Event::Miss { key: action.key });
+    Locked::Run(lock)
+}
+
+/// Where the command's stdout and stderr go: the terminal and the store
+/// (`jl run`), or only a capture that keeps every byte (`jl map`).
+fn captures(store: Option<&Store>, live: &Live) -> (Tee, Tee) {
+    let capture = || match (store, live) {
+        (Some(store), Live::Terminal) => Some(store.blob_writer()),
+        (Some(store), Live::Deferred) => Some(store.blob_writer().keeping()),
         (None, Live::Deferred) => Some(BlobWriter::new_in(std::env::temp_dir()).keeping()),
         (None, Live::Terminal) => None,
     };
-    let (stdout, stderr) = match live {
+    match live {
         Live::Terminal => (
             Tee::to_fd(io::stdout().as_fd(), capture()),
             Tee::to_fd(io::stderr().as_fd(), capture()),
@@ -513,20 +582,24 @@ pub fn perform(
                 ..Tee::default()
             },
         ),
-    };
-    let (mut finished, accesses) = match cacheable.filter(|_| settings.key.trace) {
-        Some((_, store)) => {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            let accesses = Accesses::new(
-                trace_ignored(settings, store),
-                trace_roots(settings, &cwd),
-                settings.stat.clone(),
-            );
-            let (finished, accesses) = crate::trace::run(job, stdout, stderr, accesses)?;
-            (finished, Some(accesses))
-        }
-        None => (exec::run(job, stdout, stderr)?, None),
-    };
+    }
+}
+
+/// Whether a finished run may be stored.
+enum Verdict {
+    /// Yes, with what a trace found it to depend on.
+    Store(Option<crate::deps::Discovered>),
+    /// No: a failure not asked to be cached, an interrupted or timed-out
+    /// run, output jl could not read or pass on, or a refusal (printed).
+    Keep,
+}
+
+fn verdict(
+    settings: &Settings,
+    action: &Action,
+    finished: &Finished,
+    accesses: Option<Accesses>,
+) -> Verdict {
     let read_error = [&finished.stdout, &finished.stderr]
         .into_iter()
         .find_map(|t| t.read_error.as_ref());
@@ -541,99 +614,99 @@ pub fn perform(
         && !finished.stdout.live_broken
         && !finished.stderr.live_broken;
     let wanted = finished.status.success() || settings.cache_failures;
-    let out_capture = finished.stdout.capture.take();
-    let err_capture = finished.stderr.capture.take();
-    let spool = |w: Option<BlobWriter>| match w.map(BlobWriter::into_spool) {
-        Some(Ok(spooled)) => Captured::Spool(spooled),
-        _ => Captured::Lost,
-    };
-    let capture_error = [&out_capture, &err_capture]
-        .into_iter()
-        .flatten()
-        .find_map(|w| w.error());
-    if let (Some(e), Some((_, store))) = (capture_error, cacheable) {
-        store_warning(format_args!(
-            "cannot write to store {}: {e}",
-            store.root().display()
-        ));
-        cacheable = None;
+    if !(clean && wanted) {
+        return Verdict::Keep;
     }
-    let mut discovered = None;
-    let refused = match cacheable {
-        Some((action, _)) if clean && wanted => match key::changed_input(action) {
-            Some(path) => Some(format!(
-                "input '{}' changed while the command ran",
-                path.display()
-            )),
-            None => accesses.and_then(|acc| {
+    let refused = match key::changed_input(action) {
+        Some(path) => Err(format!(
+            "input '{}' changed while the command ran",
+            path.display()
+        )),
+        None => match accesses {
+            None => Ok(None),
+            Some(acc) => {
                 let cwd = std::env::current_dir().unwrap_or_default();
                 let roots = trace_roots(settings, &cwd);
-                let stat = &settings.stat;
-                match crate::deps::discover(&acc, &cwd, &roots, stat) {
-                    Ok(found) => {
-                        discovered = Some(found);
-                        None
-                    }
-                    Err(why) => Some(why),
-                }
-            }),
-        },
-        _ => None,
-    };
-    if let Some(why) = &refused {
-        crate::error::warn(format_args!("{why}; its result is not cached"));
-    }
-    let (stdout, stderr) = match (cacheable, clean && wanted && refused.is_none()) {
-        (Some((action, store)), true) => {
-            let pin = matches!(live, Live::Deferred);
-            let finish = |w: Option<BlobWriter>| {
-                let w = w.ok_or_else(|| io::Error::other("output capture was not available"))?;
-                store.finish_blob_pinned(w, pin)
-            };
-            let published = (finish(out_capture), finish(err_capture));
-            let result = match &published {
-                (Ok((out, _)), Ok((err, _))) => commit(
-                    store,
-                    action,
-                    &finished,
-                    (*out, *err),
-                    discovered.as_ref(),
-                    outputs_before,
-                ),
-                (Err(e), _) | (_, Err(e)) => Err(io::Error::new(e.kind(), e.to_string())),
-            };
-            match result {
-                Ok((bytes, entry)) => {
-                    if let (Some(remote), None) = (&settings.remote, &discovered) {
-                        remote.upload(store, &entry);
-                    }
-                    if let Some(max) = settings.max_size {
-                        store.enforce_max_size(&entry.key, bytes, max);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
-                    crate::error::warn(format_args!("{e}; its result is not cached"));
-                }
-                Err(e) => store_warning(format_args!(
-                    "cannot write to store {}: {e}",
-                    store.root().display()
-                )),
+                crate::deps::discover(&acc, &cwd, &roots, &settings.stat).map(Some)
             }
-            let shown = |published: io::Result<(Blob, Option<tempfile::TempPath>)>| match published
-            {
-                Ok((blob, Some(pin))) => Captured::Pinned(pin, blob),
-                Ok((blob, None)) => Captured::Blob(blob),
-                Err(_) => Captured::Lost,
-            };
-            (shown(published.0), shown(published.1))
-        }
-        _ => (spool(out_capture), spool(err_capture)),
+        },
     };
-    Ok(Outcome::Ran(Box::new(Ran {
-        finished,
-        stdout,
-        stderr,
-    })))
+    match refused {
+        Ok(discovered) => Verdict::Store(discovered),
+        Err(why) => {
+            crate::error::warn(format_args!("{why}; its result is not cached"));
+            Verdict::Keep
+        }
+    }
+}
+
+/// A run's output kept to be shown without being stored.
+fn spool(w: Option<BlobWriter>) -> Captured {
+    match w.map(BlobWriter::into_spool) {
+        Some(Ok(spooled)) => Captured::Spool(spooled),
+        _ => Captured::Lost,
+    }
+}
+
+/// What storing one run needs.
+struct Commit<'a> {
+    settings: &'a Settings,
+    store: &'a Store,
+    action: &'a Action,
+    finished: &'a Finished,
+    discovered: Option<&'a crate::deps::Discovered>,
+    outputs_before: Option<Digest>,
+    /// Pin the published output for a map that shows it later.
+    pin: bool,
+}
+
+/// Publishes the captured output and commits the entry, then shares it:
+/// uploads it to the remote and keeps the store under its bound. Store
+/// trouble is a warning; the output is shown either way.
+fn commit_and_share(
+    c: Commit<'_>,
+    out_capture: Option<BlobWriter>,
+    err_capture: Option<BlobWriter>,
+) -> (Captured, Captured) {
+    let finish = |w: Option<BlobWriter>| {
+        let w = w.ok_or_else(|| io::Error::other("output capture was not available"))?;
+        c.store.finish_blob_pinned(w, c.pin)
+    };
+    let published = (finish(out_capture), finish(err_capture));
+    let result = match &published {
+        (Ok((out, _)), Ok((err, _))) => commit(
+            c.store,
+            c.action,
+            c.finished,
+            (*out, *err),
+            c.discovered,
+            c.outputs_before,
+        ),
+        (Err(e), _) | (_, Err(e)) => Err(io::Error::new(e.kind(), e.to_string())),
+    };
+    match result {
+        Ok((bytes, entry)) => {
+            if let (Some(remote), None) = (&c.settings.remote, c.discovered) {
+                remote.upload(c.store, &entry);
+            }
+            if let Some(max) = c.settings.max_size {
+                c.store.enforce_max_size(&entry.key, bytes, max);
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            crate::error::warn(format_args!("{e}; its result is not cached"));
+        }
+        Err(e) => store_warning(format_args!(
+            "cannot write to store {}: {e}",
+            c.store.root().display()
+        )),
+    }
+    let shown = |published: io::Result<(Blob, Option<tempfile::TempPath>)>| match published {
+        Ok((blob, Some(pin))) => Captured::Pinned(pin, blob),
+        Ok((blob, None)) => Captured::Blob(blob),
+        Err(_) => Captured::Lost,
+    };
+    (shown(published.0), shown(published.1))
 }
 
 /// Where a traced run's writes are kept: the working directory,

@@ -446,3 +446,18 @@ fn a_failed_job_is_reported_on_one_line_with_a_long_item_cut() {
     let first = err.lines().next().unwrap();
     assert!(first.ends_with('…') && first.len() < 300, "{err}");
 }
+
+#[test]
+fn a_store_whose_creation_was_killed_is_made_again_not_refused() {
+    let env = TestEnv::new();
+    for dir in ["objects", "actions", "tmp", "locks", "stat"] {
+        std::fs::create_dir_all(env.store.join(dir)).unwrap();
+    }
+    std::fs::write(env.store.join("tmp/.jlAbC123"), "1\n").unwrap();
+    let out = env.run(&counted("echo ran", &[]));
+    assert_eq!(stderr(&out), "", "no warning");
+    assert!(env.store.join("VERSION").exists());
+    env.run(&counted("echo ran", &[]));
+    assert_eq!(env.count("count"), 1, "a hit from the store made again");
+    assert!(env.run(&["verify"]).status.success());
+}

@@ -79,6 +79,27 @@ fn is_empty_dir(dir: &Path) -> bool {
     fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
 }
 
+/// The directories [`Store::create`] makes before it writes `VERSION`.
+const LAYOUT: [&str; 5] = ["objects", "actions", "tmp", "locks", "stat"];
+
+/// Whether `root` holds nothing but what a creation killed before writing
+/// `VERSION` leaves: jl's own empty directories and its temp files.
+fn holds_only_an_unfinished_layout(root: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(root) else {
+        return false;
+    };
+    entries.flatten().all(|e| {
+        let name = e.file_name();
+        let ours = LAYOUT.iter().any(|l| name == *l);
+        ours && e.file_type().is_ok_and(|t| t.is_dir())
+            && fs::read_dir(e.path()).is_ok_and(|inside| {
+                inside
+                    .flatten()
+                    .all(|f| f.file_name().as_encoded_bytes().starts_with(b".jl"))
+            })
+    })
+}
+
 /// Opens a blob file, never through a symlink (a blob replaced by one is
 /// corrupt).
 fn open_no_follow(path: &Path) -> io::Result<File> {
@@ -249,6 +270,12 @@ impl Store {
     /// below it), and marked with the `VERSION` jl knows. On the hit path
     /// this costs one `stat` and one small read.
     pub fn trust(&self) -> Trust {
+        self.trust_settled(true)
+    }
+
+    /// [`Store::trust`]; `settle`: wait for a creator's lock before
+    /// judging a store without `VERSION` (not when holding it oneself).
+    fn trust_settled(&self, settle: bool) -> Trust {
         use std::os::unix::fs::MetadataExt;
         let meta = match fs::metadata(&self.root) {
             Ok(m) => m,
@@ -282,12 +309,16 @@ impl Store {
                 if is_empty_dir(&self.root) {
                     return Trust::New;
                 }
-                let _settled = File::open(&self.root).and_then(|dir| {
-                    rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockShared)?;
-                    Ok(dir)
+                let _settled = settle.then(|| {
+                    File::open(&self.root).and_then(|dir| {
+                        rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockShared)?;
+                        Ok(dir)
+                    })
                 });
                 match self.version() {
                     Ok(v) if v == STORE_VERSION => Trust::Ours,
+                    // A creation killed half way: made again.
+                    _ if holds_only_an_unfinished_layout(&self.root) => Trust::New,
                     _ => Trust::Foreign(
                         "it holds files but no VERSION: it is not a jl store (jl makes a store only in an empty or new directory)".into(),
                     ),
@@ -322,12 +353,12 @@ impl Store {
         builder.create(&self.root)?;
         let dir = File::open(&self.root)?;
         flock(&dir, FlockOperation::LockExclusive)?;
-        match self.trust() {
+        match self.trust_settled(false) {
             Trust::Ours => return Ok(()),
             Trust::Foreign(why) => return Err(io::Error::other(why)),
             Trust::New => {}
         }
-        for sub in ["objects", "actions", "tmp", "locks", "stat"] {
+        for sub in LAYOUT {
             builder.create(self.root.join(sub))?;
         }
         let mut tmp = self.temp_file()?;

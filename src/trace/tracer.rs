@@ -45,7 +45,7 @@ struct Prepared {
     stdin: Option<c_int>,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    /// Close-on-exec: the child writes a [`Setup`] code here if it cannot
+    /// Close-on-exec: the child writes a [`sys::Setup`] code here if it cannot
     /// get traced; a successful exec closes it unwritten.
     status: OwnedFd,
     own_group: bool,

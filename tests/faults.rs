@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::util::{Mount, TestEnv, counted, spawn_fed, stderr, stdout};
+use crate::util::{Mount, TestEnv, assert_says, counted, spawn_fed, stderr, stdout};
 
 #[test]
 fn a_store_that_is_a_regular_file_warns_once_and_runs() {
@@ -318,9 +318,5 @@ fn error_messages_say_what_to_do() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(
-        stderr(&out).contains("JL_MAX_SIZE=lots is not a size"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "JL_MAX_SIZE=lots is not a size");
 }

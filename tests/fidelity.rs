@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::util::{TestEnv, spawn_fed, stderr, stdout};
+use crate::util::{TestEnv, assert_says, spawn_fed, stderr, stdout};
 
 /// Hostile item names (no newline: GNU parallel's Perl regexes treat a
 /// newline specially, jl treats every byte alike; see the README). None
@@ -312,16 +312,8 @@ fn verbose_maps_say_which_jobs_were_cached() {
     let env = TestEnv::new();
     env.run_with_stdin(&["map", "-q", "--", "echo"], b"a\nb\n");
     let out = env.run_with_stdin(&["map", "-q", "-v", "--", "echo"], b"a\nb\n");
-    assert!(
-        stderr(&out).contains("[jl] Cached echo a"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("[jl] Cached echo b"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "[jl] Cached echo a");
+    assert_says(&stderr(&out), "[jl] Cached echo b");
 }
 
 #[test]
@@ -351,18 +343,10 @@ fn slips_on_the_command_line_get_a_hint() {
     let env = TestEnv::new();
     let out = env.run(&["rn", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("did you mean 'run'"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "did you mean 'run'");
     let out = env.run(&["-j8", "map", "--", "echo"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("options of jl map go after it"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "options of jl map go after it");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use crate::util::{TestEnv, counted, stderr, stdout};
+use crate::util::{TestEnv, assert_says, counted, stderr, stdout};
 
 /// A command that announces it started (file `started`), waits for the
 /// file `go`, then does `body`.
@@ -46,10 +46,9 @@ fn an_input_rewritten_while_the_command_runs_is_not_cached() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "v2\n", "the command saw the new content");
     assert!(out.status.success());
-    assert!(
-        stderr(&out).contains("input 'in.txt' changed while the command ran"),
-        "{}",
-        stderr(&out)
+    assert_says(
+        &stderr(&out),
+        "input 'in.txt' changed while the command ran",
     );
     assert!(env.entries().is_empty(), "nothing stored under v1's key");
 

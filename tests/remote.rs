@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::util::{TestEnv, spawn_fed, stderr, stdout};
+use crate::util::{TestEnv, assert_says, spawn_fed, stderr, stdout};
 
 /// nginx serving PUT/GET from a temp dir on a free loopback port; stopped
 /// on drop.
@@ -403,11 +403,7 @@ fn shard_auto_outside_a_job_array_is_a_clear_error() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no job-array index"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "no job-array index");
 }
 
 /// Runs a command on a thread, so several can run at once.

@@ -4,7 +4,7 @@
 use std::os::unix::fs::symlink;
 use std::process::Stdio;
 
-use crate::util::{TestEnv, counted, counted_with, spawn_fed, stderr, stdout};
+use crate::util::{TestEnv, assert_says, counted, counted_with, spawn_fed, stderr, stdout};
 
 #[test]
 fn an_argument_starting_with_a_dash_that_names_a_file_is_an_input() {
@@ -243,16 +243,8 @@ fn verbose_says_what_differs_from_the_nearest_entry_on_a_miss() {
     env.write("pics/a.jpg", "one");
     let args = ["run", "-v", "--", "cat", "pics/a.jpg"];
     let first = env.run(&args);
-    assert!(
-        stderr(&first).contains("(no entry for this program)"),
-        "{}",
-        stderr(&first)
-    );
+    assert_says(&stderr(&first), "(no entry for this program)");
     env.write("pics/a.jpg", "two");
     let second = env.run(&args);
-    assert!(
-        stderr(&second).contains("(input pics/a.jpg changed content)"),
-        "{}",
-        stderr(&second)
-    );
+    assert_says(&stderr(&second), "(input pics/a.jpg changed content)");
 }

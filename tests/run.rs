@@ -3,7 +3,9 @@
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
-use crate::util::{TestEnv, counted, counted_with, files_under, read_only_dir, stderr, stdout};
+use crate::util::{
+    TestEnv, assert_says, counted, counted_with, files_under, read_only_dir, stderr, stdout,
+};
 
 #[test]
 fn a_hit_replays_stdout_stderr_and_exit_code_without_running() {
@@ -271,11 +273,7 @@ fn exit_statuses_mirror_the_command() {
     let env = TestEnv::new();
     let missing = env.run(&["run", "--", "no-such-command-jl"]);
     assert_eq!(missing.status.code(), Some(127));
-    assert!(
-        stderr(&missing).contains("command not found"),
-        "{}",
-        stderr(&missing)
-    );
+    assert_says(&stderr(&missing), "command not found");
     assert!(!env.store.join("actions").exists(), "store untouched");
     let dir = env.run(&["run", "--", "/"]);
     assert_eq!(dir.status.code(), Some(126));

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::{TestEnv, stderr, stdout};
+use crate::util::{TestEnv, assert_says, stderr, stdout};
 
 /// `make ARGS...` in the test dir, with `JL` pointing at the built binary.
 fn make(env: &TestEnv, args: &[&str]) -> Output {
@@ -327,11 +327,7 @@ fn the_makefile_example_refuses_to_run_without_texts() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("no texts/*.txt here"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "no texts/*.txt here");
     assert!(
         !env.path("counts.tsv").exists(),
         "no empty result is written"

@@ -1,6 +1,6 @@
 //! Store management: ls, show, stats, explain, gc, rm, clear, verify.
 
-use crate::util::{TestEnv, counted, stderr, stdout};
+use crate::util::{TestEnv, assert_says, counted, stderr, stdout};
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("valid JSON")
@@ -267,11 +267,7 @@ fn gc_evicting_in_a_loop_beside_32_writers_never_tears_an_entry() {
     assert!(evicted > 0, "gc evicted while the writers committed");
     let verify = env.run(&["verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
-    assert!(
-        stdout(&verify).contains(": 0 problems"),
-        "{}",
-        stdout(&verify)
-    );
+    assert_says(&stdout(&verify), ": 0 problems");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::util::{TestEnv, files_under, installed, stderr, stdout};
+use crate::util::{TestEnv, assert_says, files_under, installed, stderr, stdout};
 
 /// A test directory plus a tally outside it: each real run of the traced
 /// script appends a line there, and `--trace-ignore` keeps the tally out
@@ -383,11 +383,7 @@ fn made_links_and_directories_are_restored_and_a_moved_directory_is_refused() {
     assert_eq!(mode & 0o777, 0o700);
     let before = t.entries().len();
     let moved = t.run("rm -rf d1; mkdir d0 && echo x > d0/f && mv d0 d1");
-    assert!(
-        stderr(&moved).contains("moved the directory"),
-        "{}",
-        stderr(&moved)
-    );
+    assert_says(&stderr(&moved), "moved the directory");
     assert_eq!(t.entries().len(), before, "nothing cached");
 }
 
@@ -421,11 +417,7 @@ fn a_file_the_command_may_not_read_makes_the_run_uncached() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), "done\n");
-    assert!(
-        stderr(&out).contains("denied access to"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "denied access to");
     let entries = files_under(&env.store.join("actions"));
     assert!(entries.is_empty(), "nothing stored: {entries:?}");
 }
@@ -469,11 +461,7 @@ fn a_traced_jl_inside_a_traced_command_runs_its_command_uncached() {
     let inner = format!("'{}' run --trace -- cat a", env!("CARGO_BIN_EXE_jl"));
     let first = t.run(&inner);
     assert_eq!(stdout(&first), "A\n");
-    assert!(
-        stderr(&first).contains("itself being traced"),
-        "{}",
-        stderr(&first)
-    );
+    assert_says(&stderr(&first), "itself being traced");
     t.run(&inner);
     assert_eq!(t.runs(), 1, "the outer run is cached");
     t.env.write("a", "B\n");
@@ -660,11 +648,7 @@ fn where_ptrace_is_refused_the_command_still_runs_uncached() {
     let out = run("cat a");
     assert_eq!(stdout(&out), "A\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0));
-    assert!(
-        stderr(&out).contains("could not be traced: ptrace is not allowed"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "could not be traced: ptrace is not allowed");
     assert!(t.entries().is_empty());
     assert_eq!(
         run("exit 3").status.code(),

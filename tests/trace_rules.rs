@@ -5,7 +5,7 @@
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 use crate::trace::Traced;
-use crate::util::{stderr, stdout};
+use crate::util::{assert_says, stderr, stdout};
 
 fn relink(t: &Traced, target: &str, link: &str) {
     let _ = std::fs::remove_file(t.env.path(link));
@@ -128,11 +128,7 @@ fn what_make_looked_at_before_its_recipe_wrote_is_a_dependency() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     t.env.write("out.txt", "edited by hand\n");
     let again = t.run("make");
-    assert!(
-        stdout(&again).contains("is up to date"),
-        "{}",
-        stdout(&again)
-    );
+    assert_says(&stdout(&again), "is up to date");
     assert_eq!(
         t.env.read("out.txt"),
         "edited by hand\n",
@@ -219,11 +215,7 @@ fn effects_a_hit_could_not_redo_are_never_cached() {
     t.env.write("report.txt", "the report\n");
     let mv = format!("mv report.txt '{}/report.txt'", elsewhere.path().display());
     let out = t.run(&mv);
-    assert!(
-        stderr(&out).contains("out of where outputs are kept"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "out of where outputs are kept");
     assert!(t.entries().is_empty());
 
     t.env.write("a", "A\n");

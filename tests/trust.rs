@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use crate::util::{TestEnv, counted, spawn_fed, stderr, stdout};
+use crate::util::{TestEnv, assert_says, counted, spawn_fed, stderr, stdout};
 
 #[test]
 #[cfg_attr(
@@ -41,11 +41,7 @@ fn a_store_others_can_write_to_replays_nothing() {
         2,
         "no hit from a store others can write"
     );
-    assert!(
-        stderr(&out).contains("others can write to it"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "others can write to it");
     assert_eq!(env.run(&["ls"]).status.code(), Some(2));
 }
 
@@ -355,11 +351,7 @@ fn an_output_a_map_cannot_show_fails_the_map_and_names_the_job() {
     }
     let out = child.wait_with_output().unwrap();
     assert_ne!(out.status.code(), Some(0));
-    assert!(
-        stderr(&out).contains("jl: job 2: its output could not be shown"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "jl: job 2: its output could not be shown");
     assert!(!stdout(&out).contains('y'), "tampered bytes were shown");
 }
 
@@ -421,11 +413,7 @@ fn an_item_stream_that_fails_to_read_fails_the_map() {
     std::fs::create_dir(env.path("dir")).unwrap();
     let out = env.run(&["map", "-q", "-a", "dir", "--", "echo"]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(
-        stderr(&out).contains("cannot read the items"),
-        "{}",
-        stderr(&out)
-    );
+    assert_says(&stderr(&out), "cannot read the items");
 }
 
 #[test]

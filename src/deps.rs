@@ -46,6 +46,8 @@ pub enum Dep {
     },
     /// Looked for and not there.
     Absent { path: RawPath },
+    /// Looked for and refused: a directory on the way may not be searched.
+    Denied { path: RawPath },
     /// A symlink, by its target text: one the command looked at without
     /// following (`readlink`, `lstat`), or one a path went through.
     Link { path: RawPath, target: RawPath },
@@ -65,6 +67,7 @@ impl Dep {
             Dep::File { path, .. }
             | Dep::Exists { path, .. }
             | Dep::Absent { path }
+            | Dep::Denied { path }
             | Dep::Link { path, .. }
             | Dep::Listing { path, .. } => path.to_path(),
         }
@@ -95,6 +98,8 @@ impl Dep {
             }),
             Dep::Absent { .. } => std::fs::metadata(&path)
                 .is_err_and(|e| e.raw_os_error().is_some_and(crate::trace::is_absence)),
+            Dep::Denied { .. } => std::fs::symlink_metadata(&path)
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EACCES)),
             Dep::Link { target, .. } => {
                 std::fs::read_link(&path).is_ok_and(|now| now == target.to_path())
             }
@@ -110,6 +115,7 @@ impl Dep {
             Dep::Exists { dir: true, .. } if !path.ends_with('/') => format!("found   {path}/"),
             Dep::Exists { .. } => format!("found   {path}"),
             Dep::Absent { .. } => format!("absent  {path}"),
+            Dep::Denied { .. } => format!("denied  {path}"),
             Dep::Link { target, .. } => format!("link    {path} -> {}", target.display()),
             Dep::Listing { digest, .. } => format!("listed  {path}/ {}", &digest.hex()[..12]),
         }
@@ -317,6 +323,7 @@ pub fn discover(
                 identity: *identity,
             }),
             Before::Absent => push(&|path| Dep::Absent { path }),
+            Before::Denied => push(&|path| Dep::Denied { path }),
             Before::Exists { .. } => {}
         }
     }
@@ -417,6 +424,10 @@ pub fn candidate_key(action: &Digest, deps: &[Dep]) -> Digest {
             }
             Dep::Absent { path: p } => {
                 enc.bytes(b"absent");
+                path(&mut enc, p);
+            }
+            Dep::Denied { path: p } => {
+                enc.bytes(b"denied");
                 path(&mut enc, p);
             }
             Dep::Link { path: p, target } => {

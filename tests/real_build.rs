@@ -8,8 +8,9 @@ use std::process::Command;
 use crate::util::{TestEnv, installed, stderr};
 
 /// The C sources shipped in the blake3 crate, as cargo unpacked it for
-/// jl's own build (its version read from Cargo.lock).
-fn blake3_c_sources() -> PathBuf {
+/// jl's own build (its version read from Cargo.lock); None when this
+/// build did not use cargo's registry (vendored sources).
+fn blake3_c_sources() -> Option<PathBuf> {
     let lock =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
     let version = lock
@@ -21,13 +22,11 @@ fn blake3_c_sources() -> PathBuf {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
-    let registry = home.join("registry/src");
-    std::fs::read_dir(&registry)
-        .unwrap()
+    std::fs::read_dir(home.join("registry/src"))
+        .ok()?
         .flatten()
         .map(|index| index.path().join(format!("blake3-{version}/c")))
         .find(|c| c.join("blake3.c").is_file())
-        .expect("cargo unpacked blake3's sources to build jl")
 }
 
 const MAKEFILE: &str = "\
@@ -109,7 +108,10 @@ fn a_real_c_build_replays_after_make_clean_and_rebuilds_only_what_a_header_edit_
     installed("gcc", "gcc");
     installed("make", "make");
     let env = TestEnv::new();
-    let src = blake3_c_sources();
+    let Some(src) = blake3_c_sources() else {
+        eprintln!("SKIPPED: blake3's C sources are not in cargo's registry (a vendored build)");
+        return;
+    };
     let (traced, plain) = (env.path("traced"), env.path("plain"));
     for dir in [&traced, &plain] {
         std::fs::create_dir_all(dir).unwrap();

@@ -423,6 +423,39 @@ fn a_file_the_command_may_not_read_makes_the_run_uncached() {
 }
 
 #[test]
+fn a_path_search_past_a_directory_it_may_not_enter_is_a_dependency() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    env.write("a", "A\n");
+    let shadow = env.write("locked/cat", "#!/bin/sh\necho shadowed\n");
+    std::fs::set_permissions(&shadow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let locked = env.path("locked");
+    let set_mode =
+        |mode| std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(mode)).unwrap();
+    set_mode(0o000);
+    let script = format!("PATH='{}':\"$PATH\"; cat a", locked.display());
+    let run = || {
+        env.jl_unprivileged()
+            .args(["run", "-v", "--trace", "--", "sh", "-c", &script])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert_eq!(stdout(&first), "A\n");
+    assert!(!stderr(&first).contains("not cached"), "{}", stderr(&first));
+    let second = run();
+    assert_eq!(stdout(&second), "A\n");
+    assert_says(&stderr(&second), "[jl] Cached sh");
+    set_mode(0o755);
+    let opened = run();
+    assert_eq!(stdout(&opened), "shadowed\n", "{}", stderr(&opened));
+    set_mode(0o000);
+    let closed_again = run();
+    assert_eq!(stdout(&closed_again), "A\n");
+    assert_says(&stderr(&closed_again), "[jl] Cached sh");
+}
+
+#[test]
 fn identical_traced_runs_at_once_execute_once() {
     let t = Traced::new();
     t.env.write("a", "A\n");

@@ -85,6 +85,9 @@ pub enum Before {
     },
     /// Looked for and not there.
     Absent,
+    /// Looked for behind a directory it may not search: the command was
+    /// refused (`EACCES`) and so is jl, with the same credentials.
+    Denied,
 }
 
 /// How a call looked at a path that it did not read or change.
@@ -242,7 +245,7 @@ impl Accesses {
             Before::Exists {
                 identity: Some(_), ..
             } => seen.before = read(seen.looked_by),
-            Before::Exists { .. } | Before::Absent => seen.before = read(None),
+            Before::Exists { .. } | Before::Absent | Before::Denied => seen.before = read(None),
             Before::Read { .. } | Before::Untouched => {}
         }
     }
@@ -299,6 +302,25 @@ impl Accesses {
             },
             Some(_) => {}
         }
+    }
+
+    /// The command was refused (`EACCES`) a look at `path`. A shell
+    /// searching `$PATH` past a directory it may not enter is the common
+    /// case: when jl is refused too, that refusal is the dependency.
+    /// Otherwise (a file whose own mode forbids it) false, and the caller
+    /// refuses to cache.
+    pub fn denied(&mut self, pid: i32, path: PathBuf) -> bool {
+        if self.is_ignored(&path) {
+            return true;
+        }
+        let refused =
+            std::fs::symlink_metadata(&path).is_err_and(|e| e.raw_os_error() == Some(libc::EACCES));
+        if refused && !self.paths.contains_key(&path) {
+            let mut seen = Seen::new(Before::Denied);
+            seen.looked_by = Some(pid);
+            self.paths.insert(path, seen);
+        }
+        refused
     }
 
     /// The command is about to write to `path` (or rename or link onto

@@ -598,7 +598,9 @@ impl Tracer {
                 } else if ok {
                     acc.read(path);
                 } else if denied {
-                    acc.refuse(format!("it was denied access to '{}'", path.display()));
+                    if !acc.denied(pid, path.clone()) {
+                        acc.refuse(format!("it was denied access to '{}'", path.display()));
+                    }
                 } else {
                     acc.look(pid, path, Look::Kind, !follow);
                 }
@@ -606,7 +608,7 @@ impl Tracer {
             Pending::Exec(path) => {
                 if ok {
                     acc.read(path);
-                } else {
+                } else if !(denied && acc.denied(pid, path.clone())) {
                     acc.look(pid, path, Look::Stat, false);
                 }
             }
@@ -616,7 +618,9 @@ impl Tracer {
                 no_follow,
             } => {
                 if denied && !path.starts_with("/proc") {
-                    acc.refuse(format!("it was denied a look at '{}'", path.display()));
+                    if !acc.denied(pid, path.clone()) {
+                        acc.refuse(format!("it was denied a look at '{}'", path.display()));
+                    }
                 } else {
                     acc.look(pid, path, how, no_follow);
                 }

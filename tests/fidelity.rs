@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::util::{TestEnv, assert_says, spawn_fed, stderr, stdout};
+use crate::util::{TestEnv, assert_says, skip, spawn_fed, stderr, stdout};
 
 /// Hostile item names (no newline: GNU parallel's Perl regexes treat a
 /// newline specially, jl treats every byte alike; see the README). None
@@ -49,7 +49,7 @@ fn placeholders_substitute_as_gnu_parallel_does() {
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
     else {
-        eprintln!("SKIPPED: GNU parallel is not installed (.ci/run installs it)");
+        skip("GNU parallel is not installed (.ci/run installs it)");
         return;
     };
     let env = TestEnv::new();

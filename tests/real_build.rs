@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{TestEnv, installed, stderr};
+use crate::util::{TestEnv, installed, skip, stderr};
 
 /// The C sources shipped in the blake3 crate, as cargo unpacked it for
 /// jl's own build (its version read from Cargo.lock); None when this
@@ -109,7 +109,7 @@ fn a_real_c_build_replays_after_make_clean_and_rebuilds_only_what_a_header_edit_
     installed("make", "make");
     let env = TestEnv::new();
     let Some(src) = blake3_c_sources() else {
-        eprintln!("SKIPPED: blake3's C sources are not in cargo's registry (a vendored build)");
+        skip("blake3's C sources are not in cargo's registry (a vendored build)");
         return;
     };
     let (traced, plain) = (env.path("traced"), env.path("plain"));

@@ -185,6 +185,18 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Says on the terminal that a test cannot run here and why. Written to
+/// the process's stderr directly, past the test harness's capture, so the
+/// skip shows in a plain `cargo test` and is never mistaken for a pass.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {}: {why}", thread_name());
+}
+
+fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("a test").to_owned()
+}
+
 /// Fails naming the whole text when `text` does not say `needle`.
 #[track_caller]
 pub fn assert_says(text: &str, needle: &str) {

@@ -8,7 +8,6 @@
 //! whose dependencies all still hold, checked through the stat cache, so
 //! switching between two versions of a header hits both times.
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -103,7 +102,9 @@ impl Dep {
             Dep::Link { target, .. } => {
                 std::fs::read_link(&path).is_ok_and(|now| now == target.to_path())
             }
-            Dep::Listing { digest, skip, .. } => listing(&path, skip).ok() == Some(*digest),
+            Dep::Listing { digest, skip, .. } => {
+                crate::trace::listing(&path, skip).ok() == Some(*digest)
+            }
         }
     }
 
@@ -120,23 +121,6 @@ impl Dep {
             Dep::Listing { digest, .. } => format!("listed  {path}/ {}", &digest.hex()[..12]),
         }
     }
-}
-
-/// A digest of a directory's entry names, less `skip`.
-fn listing(dir: &Path, skip: &[RawPath]) -> io::Result<Digest> {
-    use std::os::unix::ffi::OsStrExt;
-    let skip: Vec<PathBuf> = skip.iter().map(RawPath::to_path).collect();
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        if !skip.iter().any(|s| s.as_os_str() == name) {
-            names.push(name.as_bytes().to_vec());
-        }
-    }
-    names.sort();
-    let mut enc = crate::key::Encoder::default();
-    enc.list(names.iter().map(Vec::as_slice));
-    Ok(Digest::of(&enc.0))
 }
 
 /// A traced run, ready to be stored.
@@ -186,21 +170,17 @@ fn kept_output(path: &Path, named: Option<&Named>, cwd: &Path) -> RawPath {
 }
 
 /// Turns what a traced run touched into dependencies and outputs, or says
-/// why it cannot be cached. `roots` are where outputs may be restored:
-/// the working directory, `--trace-outputs` and declared outputs.
-pub fn discover(
-    acc: &Accesses,
-    cwd: &Path,
-    roots: &[PathBuf],
-    stat: &StatCache,
-) -> Result<Discovered, String> {
+/// why it cannot be cached. Outputs are what it left under the trace's
+/// roots: the working directory, `--trace-outputs` and declared outputs.
+pub fn discover(acc: &Accesses, cwd: &Path) -> Result<Discovered, String> {
+    let stat = acc.stat();
     if let Some(why) = &acc.uncacheable {
         return Err(why.clone());
     }
     let mut found = Discovered::default();
     let moved = |path: &Path| format!("input '{}' changed while the command ran", path.display());
     for (path, seen) in &acc.paths {
-        let in_roots = roots.iter().any(|r| path.starts_with(r));
+        let in_roots = acc.in_roots(path);
         let named = acc.named.get(path);
         let now = std::fs::symlink_metadata(path);
         if seen.written && in_roots {
@@ -333,7 +313,7 @@ pub fn discover(
     let mut parents: Vec<&Path> = acc
         .paths
         .iter()
-        .filter(|(p, s)| (s.written || s.made_dir) && roots.iter().any(|r| p.starts_with(r)))
+        .filter(|(p, s)| (s.written || s.made_dir) && acc.in_roots(p))
         .filter_map(|(p, _)| p.parent())
         .filter(|parent| !made_here(parent))
         .collect();
@@ -359,24 +339,19 @@ pub fn discover(
             });
         }
     }
-    for dir in &acc.listed {
+    for (dir, listed) in &acc.listed {
         if acc.paths.get(dir).is_some_and(|s| s.made_dir) {
             continue;
         }
-        let skip: Vec<RawPath> = acc
-            .paths
-            .iter()
-            .filter(|(p, s)| (s.written || s.made_dir) && p.parent() == Some(dir.as_path()))
-            .filter_map(|(p, _)| Some(RawPath::new(Path::new(p.file_name()?))))
-            .collect();
-        if let Ok(digest) = listing(dir, &skip) {
-            for path in kept_forms(dir, acc.named.get(dir), cwd) {
-                found.deps.push(Dep::Listing {
-                    path,
-                    digest,
-                    skip: skip.clone(),
-                });
-            }
+        let Some(digest) = listed.digest else {
+            return Err(format!("jl cannot read the directory '{}'", dir.display()));
+        };
+        for path in kept_forms(dir, acc.named.get(dir), cwd) {
+            found.deps.push(Dep::Listing {
+                path,
+                digest,
+                skip: listed.skip.clone(),
+            });
         }
     }
     found.deps.dedup();

@@ -626,8 +626,7 @@ fn verdict(
             None => Ok(None),
             Some(acc) => {
                 let cwd = std::env::current_dir().unwrap_or_default();
-                let roots = trace_roots(settings, &cwd);
-                crate::deps::discover(&acc, &cwd, &roots, &settings.stat).map(Some)
+                crate::deps::discover(&acc, &cwd).map(Some)
             }
         },
     };

@@ -170,6 +170,14 @@ enum Script {
     Make(&'static str),
     /// A plain write of an output.
     Write(&'static str, u8),
+    /// Lists a file's directory, then writes the file: whether it was
+    /// there before is in what `ls` printed.
+    ListThenWrite(&'static str),
+    /// Lists a directory, then removes it.
+    ListThenRemove(&'static str),
+    /// Removes one file, then its directory, which works only if that
+    /// file was all it held.
+    Rmdir(&'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -282,6 +290,9 @@ fn script() -> impl Strategy<Value = Script> {
         pick(vec!["all", "a.out", "clean"]).prop_map(Script::Make),
         (pick(vec!["out", "d/new.txt", "cpout/x"]), any::<u8>())
             .prop_map(|(p, s)| Script::Write(p, s)),
+        pick(vec!["d/g", "d/sub/h", "d2/k", "d/new.txt"]).prop_map(Script::ListThenWrite),
+        pick(vec!["d", "d/sub", "d2"]).prop_map(Script::ListThenRemove),
+        pick(vec!["d/sub/h", "d2/k"]).prop_map(Script::Rmdir),
     ]
 }
 
@@ -674,6 +685,15 @@ impl World {
             Script::Python => "python3 -c 'import pkg.mod as m; print(m.V)'".to_string(),
             Script::Make(target) => format!("cd m && make {target}"),
             Script::Write(p, seed) => format!("echo {seed} > '{p}'"),
+            Script::ListThenWrite(p) => {
+                let dir = Path::new(p).parent().unwrap().display();
+                format!("ls -A '{dir}' 2>&1; echo w > '{p}'")
+            }
+            Script::ListThenRemove(d) => format!("ls -A '{d}' 2>&1; rm -rf '{d}'"),
+            Script::Rmdir(p) => {
+                let dir = Path::new(p).parent().unwrap().display();
+                format!("rm -f '{p}'; rmdir '{dir}' 2>&1; echo $?")
+            }
         }
     }
 

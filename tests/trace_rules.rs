@@ -290,3 +290,51 @@ fn a_path_through_dot_dot_depends_on_the_directories_it_passes() {
         "replayed a path that no longer resolves"
     );
 }
+
+#[test]
+fn a_listing_counts_as_the_command_read_it_not_as_it_left_it() {
+    let t = Traced::new();
+    // `ls` saw x, then the command wrote over it: without x before the
+    // run, `ls` prints something else.
+    t.env.write("d/a", "");
+    t.env.write("d/x", "");
+    let script = "ls d; echo w > d/x";
+    assert_eq!(stdout(&t.run(script)), "a\nx\n");
+    std::fs::remove_file(t.env.path("d/x")).unwrap();
+    assert_eq!(stdout(&t.run(script)), "a\n");
+    assert_eq!(t.runs(), 2);
+    // A directory outside, listed and then removed: it is gone when the
+    // run ends, and still its names are what `ls` printed.
+    let outside = tempfile::tempdir().unwrap();
+    let dir = outside.path().join("o");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a"), "").unwrap();
+    let script = format!("ls '{0}'; rm -rf '{0}'", dir.display());
+    assert_eq!(stdout(&t.run(&script)), "a\n");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a"), "").unwrap();
+    std::fs::write(dir.join("b"), "").unwrap();
+    assert_eq!(stdout(&t.run(&script)), "a\nb\n");
+    assert_eq!(t.runs(), 4);
+}
+
+#[test]
+fn removing_a_directory_depends_on_what_it_held() {
+    let t = Traced::new();
+    t.env.write("d/a", "");
+    let script = "rm d/a; rmdir d 2>&1; echo $?";
+    assert_eq!(stdout(&t.run(script)), "0\n");
+    t.env.write("d/a", "");
+    t.env.write("d/b", "");
+    // rmdir now fails; a hit tried first would have removed d/a and then
+    // let the command run on a tree it had changed.
+    let out = t.run(script);
+    assert_says(&stdout(&out), "Directory not empty");
+    assert_eq!(stderr(&out), "", "rm found d/a to remove");
+    assert!(t.env.path("d/b").exists());
+    assert_eq!(t.runs(), 2);
+    std::fs::remove_file(t.env.path("d/b")).unwrap();
+    t.env.write("d/a", "");
+    assert_eq!(stdout(&t.run(script)), "0\n");
+    assert_eq!(t.runs(), 2, "as the first run found it: a hit");
+}

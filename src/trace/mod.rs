@@ -24,10 +24,11 @@ mod sys;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod tracer;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, Identity, StatCache, identity};
+use crate::rawpath::RawPath;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use tracer::run;
@@ -88,6 +89,15 @@ pub enum Before {
     /// Looked for behind a directory it may not search: the command was
     /// refused (`EACCES`) and so is jl, with the same credentials.
     Denied,
+}
+
+/// A directory's names as the command first read them: a digest of
+/// them less `skip`, the names it had already changed (None when jl could
+/// not read the directory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub digest: Option<Digest>,
+    pub skip: Vec<RawPath>,
 }
 
 /// How a call looked at a path that it did not read or change.
@@ -159,8 +169,8 @@ pub struct Accesses {
     pub links: BTreeMap<PathBuf, PathBuf>,
     /// How each path was named.
     pub named: BTreeMap<PathBuf, Named>,
-    /// Directories whose entries were read.
-    pub listed: BTreeSet<PathBuf>,
+    /// Directories whose entries were read, as the command first read them.
+    pub listed: BTreeMap<PathBuf, Listed>,
     /// Why the result must not be cached, if it must not.
     pub uncacheable: Option<String>,
     ignore: Vec<PathBuf>,
@@ -178,7 +188,7 @@ impl Accesses {
             paths: BTreeMap::new(),
             links: BTreeMap::new(),
             named: BTreeMap::new(),
-            listed: BTreeSet::new(),
+            listed: BTreeMap::new(),
             uncacheable: None,
             ignore,
             roots,
@@ -191,6 +201,11 @@ impl Accesses {
     }
 
     /// Whether `path` lies where outputs are kept.
+    /// The stat cache the trace hashes through.
+    pub fn stat(&self) -> &StatCache {
+        &self.stat
+    }
+
     pub fn in_roots(&self, path: &Path) -> bool {
         self.roots.iter().any(|r| path.starts_with(r))
     }
@@ -402,9 +417,12 @@ impl Accesses {
     }
 
     /// The command is about to remove `path`: what it read there is
-    /// hashed now, and a directory is remembered as one.
+    /// hashed now, and a directory is remembered as one. Removing a
+    /// directory works only when it is empty, so its names are a
+    /// dependency as a listing's are.
     pub fn will_remove(&mut self, pid: i32, path: &Path) {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            self.listed(path.to_path_buf());
             let exists = Before::Exists {
                 dir: true,
                 identity: None,
@@ -481,11 +499,23 @@ impl Accesses {
         }
     }
 
-    /// The command read the entries of the directory `path`.
+    /// The command is about to read the entries of the directory `path`.
+    /// The first time, its names are taken now, less those the command
+    /// already made, wrote or removed there (it sees those whatever was
+    /// there before it ran). A listing taken after the run would miss what
+    /// the command removed since, and count what it wrote over.
     pub fn listed(&mut self, path: PathBuf) {
-        if !self.is_ignored(&path) {
-            self.listed.insert(path);
+        if self.is_ignored(&path) || self.listed.contains_key(&path) {
+            return;
         }
+        let skip: Vec<RawPath> = self
+            .paths
+            .iter()
+            .filter(|(p, s)| (s.written || s.made_dir || s.removed) && p.parent() == Some(&path))
+            .filter_map(|(p, _)| Some(RawPath::new(Path::new(p.file_name()?))))
+            .collect();
+        let digest = listing(&path, &skip).ok();
+        self.listed.insert(path, Listed { digest, skip });
     }
 
     /// Something the trace cannot follow: the result is not cached.
@@ -498,6 +528,23 @@ impl Accesses {
 pub fn file_mode(m: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     m.permissions().mode() & 0o7777
+}
+
+/// A digest of a directory's entry names, less `skip`.
+pub fn listing(dir: &Path, skip: &[RawPath]) -> std::io::Result<Digest> {
+    use std::os::unix::ffi::OsStrExt;
+    let skip: Vec<PathBuf> = skip.iter().map(RawPath::to_path).collect();
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if !skip.iter().any(|s| s.as_os_str() == name) {
+            names.push(name.as_bytes().to_vec());
+        }
+    }
+    names.sort();
+    let mut enc = crate::key::Encoder::default();
+    enc.list(names.iter().map(Vec::as_slice));
+    Ok(Digest::of(&enc.0))
 }
 
 /// The errors that make a traced lookup an `Dep::Absent` dependency,

@@ -312,12 +312,12 @@ pub fn misdeclared_outputs(
     inputs.extend(candidates.iter().map(PathBuf::as_path).filter(|c| {
         std::fs::symlink_metadata(c).is_ok() && !opts.outputs.iter().any(|o| same_path(o, c))
     }));
+    let places: Vec<(PathBuf, &str)> = precious
+        .iter()
+        .filter_map(|(place, what)| Some((resolved(place.as_ref()?), *what)))
+        .collect();
     for out in &opts.outputs {
         let out_at = resolved(out);
-        let places: Vec<(PathBuf, &str)> = precious
-            .iter()
-            .filter_map(|(place, what)| Some((resolved(place.as_ref()?), *what)))
-            .collect();
         let is = places.iter().find(|(place, _)| *place == out_at);
         let holds = places.iter().find(|(place, _)| place.starts_with(&out_at));
         let found = is.map(|p| ("is", p)).or(holds.map(|p| ("holds", p)));

@@ -820,19 +820,18 @@ fn write_output(done: &Done, store: Option<&Store>) -> Result<u64, Shown> {
         (&done.stderr, &mut stderr, false),
     ];
     for (captured, out, is_stdout) in streams {
-        let verified = match (captured, store) {
-            (Captured::Blob(blob), Some(store)) if blob.size > 0 => store.read_blob(blob).map(Some),
-            (Captured::Pinned(path, blob), Some(store)) => store.read_pinned(path, blob).map(Some),
-            (Captured::Blob(_) | Captured::Pinned(..), _) => Ok(None),
+        let written = match (captured, store) {
+            (Captured::Blob(blob), Some(store)) if blob.size > 0 => {
+                store.read_blob(blob).and_then(|v| v.write_to(out))
+            }
+            (Captured::Pinned(path, blob), Some(store)) => {
+                store.read_pinned(path, blob).and_then(|v| v.write_to(out))
+            }
+            (Captured::Blob(_) | Captured::Pinned(..), _) => Ok(()),
+            (Captured::Bytes(bytes), _) => out.write_all(bytes),
+            (Captured::Spool(spooled), _) => spooled.write_to(out),
             (Captured::Lost, _) => Err(io::Error::other("its capture broke")),
-            (Captured::Bytes(_) | Captured::Spool(_), _) => Ok(None),
         };
-        let written = verified.and_then(|v| match (v, captured) {
-            (Some(v), _) => v.write_to(out),
-            (None, Captured::Bytes(bytes)) => out.write_all(bytes),
-            (None, Captured::Spool(spooled)) => spooled.write_to(out),
-            (None, _) => Ok(()),
-        });
         match written {
             Err(e) if is_stdout && e.kind() == io::ErrorKind::BrokenPipe => {
                 return Err(Shown::StdoutClosed);

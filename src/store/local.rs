@@ -173,11 +173,16 @@ impl Store {
     /// no eviction can take it before it has been shown; the link goes
     /// when the returned path is dropped.
     pub fn pin(&self, blob: &Blob) -> io::Result<tempfile::TempPath> {
-        let object = self.object_path(&blob.digest);
-        let pinned = tempfile::Builder::new()
+        self.link_into_tmp(&self.object_path(&blob.digest))
+    }
+
+    /// A hard link to `file` in this store's temp directory, removed when
+    /// the returned path is dropped.
+    fn link_into_tmp(&self, file: &Path) -> io::Result<tempfile::TempPath> {
+        let link = tempfile::Builder::new()
             .prefix(".jl-pin")
-            .make_in(&self.tmp, |path| fs::hard_link(&object, path))?;
-        Ok(pinned.into_temp_path())
+            .make_in(&self.tmp, |path| fs::hard_link(file, path))?;
+        Ok(link.into_temp_path())
     }
 
     pub fn root(&self) -> &Path {
@@ -450,10 +455,7 @@ impl Store {
         let mut pinned = None;
         if let Some(file) = writer.file.take() {
             if pin {
-                let made = tempfile::Builder::new()
-                    .prefix(".jl-pin")
-                    .make_in(&self.tmp, |path| fs::hard_link(file.path(), path))?;
-                pinned = Some(made.into_temp_path());
+                pinned = Some(self.link_into_tmp(file.path())?);
             }
             self.publish(file, &digest)?;
         }

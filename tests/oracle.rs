@@ -178,6 +178,9 @@ enum Script {
     /// Removes one file, then its directory, which works only if that
     /// file was all it held.
     Rmdir(&'static str),
+    /// Writes a file and makes a directory in a directory that may be
+    /// missing, or a file; the errors are its output.
+    MakeIn(&'static str),
 }
 
 #[derive(Clone, Debug)]
@@ -293,6 +296,7 @@ fn script() -> impl Strategy<Value = Script> {
         pick(vec!["d/g", "d/sub/h", "d2/k", "d/new.txt"]).prop_map(Script::ListThenWrite),
         pick(vec!["d", "d/sub", "d2"]).prop_map(Script::ListThenRemove),
         pick(vec!["d/sub/h", "d2/k"]).prop_map(Script::Rmdir),
+        pick(vec!["cpout", "d/sub", "d2", "f1", "missing"]).prop_map(Script::MakeIn),
     ]
 }
 
@@ -693,6 +697,9 @@ impl World {
             Script::Rmdir(p) => {
                 let dir = Path::new(p).parent().unwrap().display();
                 format!("rm -f '{p}'; rmdir '{dir}' 2>&1; echo $?")
+            }
+            Script::MakeIn(d) => {
+                format!("(echo w > '{d}/new') 2>&1; mkdir '{d}/made' 2>&1; echo $?")
             }
         }
     }

@@ -338,3 +338,32 @@ fn removing_a_directory_depends_on_what_it_held() {
     assert_eq!(stdout(&t.run(script)), "0\n");
     assert_eq!(t.runs(), 2, "as the first run found it: a hit");
 }
+
+#[test]
+fn a_path_under_a_missing_directory_depends_on_that_directory() {
+    let t = Traced::new();
+    let script = "(echo w > nodir/f) 2>&1; mkdir nodir/sub 2>&1; cat nodir/f 2>&1; echo $?";
+    let failed = stdout(&t.run(script));
+    assert_says(&failed, "nonexistent");
+    assert_eq!(stdout(&t.run(script)), failed);
+    assert_eq!(t.runs(), 1);
+    // With the directory there, the same paths are still absent, and
+    // everything succeeds.
+    std::fs::create_dir(t.env.path("nodir")).unwrap();
+    assert_eq!(stdout(&t.run(script)), "w\n0\n");
+    assert_eq!(t.runs(), 2);
+    assert!(t.env.path("nodir/sub").is_dir());
+    // A file where a directory is looked for: "Not a directory", until
+    // it is a directory.
+    t.env.write("plain", "");
+    let script = "cat plain/x 2>&1; echo $?";
+    assert_says(&stdout(&t.run(script)), "Not a directory");
+    std::fs::remove_file(t.env.path("plain")).unwrap();
+    std::fs::create_dir(t.env.path("plain")).unwrap();
+    assert_says(&stdout(&t.run(script)), "No such file");
+    // A failed removal depends on what it met.
+    let script = "rmdir gone 2>&1; echo $?";
+    assert_says(&stdout(&t.run(script)), "No such file");
+    std::fs::create_dir(t.env.path("gone")).unwrap();
+    assert_eq!(stdout(&t.run(script)), "0\n");
+}

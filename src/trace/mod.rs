@@ -283,7 +283,15 @@ impl Accesses {
                 identity: (how == Look::Stat && !m.is_dir()).then(|| identity(&m)),
                 link: None,
             },
-            Err(e) if e.raw_os_error().is_some_and(is_absence) => Before::Absent,
+            Err(e) if e.raw_os_error().is_some_and(is_absence) => {
+                let stop = stops_at(&path);
+                if stop != path {
+                    // `nodir/f`: what decides is `nodir`, missing or
+                    // not a directory; once it is one, `f` may be made.
+                    return self.look(pid, stop, Look::Kind, true);
+                }
+                Before::Absent
+            }
             Err(e) => {
                 self.refuse(format!("jl cannot look at '{}': {e}", path.display()));
                 return;
@@ -545,6 +553,21 @@ pub fn listing(dir: &Path, skip: &[RawPath]) -> std::io::Result<Digest> {
     let mut enc = crate::key::Encoder::default();
     enc.list(names.iter().map(Vec::as_slice));
     Ok(Digest::of(&enc.0))
+}
+
+/// Where a path that is not there stops resolving: the path itself when
+/// its directory is there; else the first component that is missing, or
+/// the file in the way of a directory.
+fn stops_at(path: &Path) -> PathBuf {
+    let mut child = path;
+    for ancestor in path.ancestors().skip(1) {
+        match std::fs::symlink_metadata(ancestor) {
+            Ok(m) if m.is_dir() => return child.to_path_buf(),
+            Ok(_) => return ancestor.to_path_buf(),
+            Err(_) => child = ancestor,
+        }
+    }
+    path.to_path_buf()
 }
 
 /// The errors that make a traced lookup an `Dep::Absent` dependency,

@@ -314,6 +314,17 @@ struct Tracer {
     cwd: HashMap<pid_t, PathBuf>,
 }
 
+/// A change to `path` failed: what is there now is what the call met.
+/// When it was refused (`EACCES`) and jl is too, the refusal is the
+/// dependency; refused otherwise, the run is not cached.
+fn failed_at(acc: &mut Accesses, pid: pid_t, path: PathBuf, denied: bool) {
+    if !denied {
+        acc.look(pid, path, Look::Kind, true);
+    } else if !acc.denied(pid, path.clone()) {
+        acc.refuse(format!("it was denied a change to '{}'", path.display()));
+    }
+}
+
 fn errno_of(ret: i64) -> Option<c_int> {
     (-4095..0).contains(&ret).then_some(-ret as c_int)
 }
@@ -643,13 +654,7 @@ impl Tracer {
                 }
                 acc.wrote(to);
             }
-            Pending::MakeDir(path) => {
-                if ok {
-                    acc.made_dir(path);
-                } else if errno_of(ret) == Some(libc::EEXIST) {
-                    acc.look(pid, path, Look::Kind, true);
-                }
-            }
+            Pending::MakeDir(path) if ok => acc.made_dir(path),
             Pending::Truncate(path) | Pending::Chmod(path) if ok => acc.wrote(path),
             Pending::Times(path) if ok => acc.set_times(pid, path),
             Pending::MakeNode(path) if ok => {
@@ -661,14 +666,25 @@ impl Tracer {
                 }
             }
             Pending::Symlink(path) if ok => acc.wrote(path),
-            Pending::Remove(_)
-            | Pending::Rename { .. }
-            | Pending::Link { .. }
-            | Pending::Truncate(_)
-            | Pending::Chmod(_)
-            | Pending::Times(_)
-            | Pending::MakeNode(_)
-            | Pending::Symlink(_) => {}
+            // A change that failed looked at its paths: what made it fail
+            // (a missing directory, a name taken) decides what follows.
+            Pending::Remove(path)
+            | Pending::MakeDir(path)
+            | Pending::Truncate(path)
+            | Pending::Chmod(path)
+            | Pending::Times(path)
+            | Pending::MakeNode(path)
+            | Pending::Symlink(path) => failed_at(acc, pid, path, denied),
+            Pending::Rename { from, to } => {
+                failed_at(acc, pid, from, denied);
+                failed_at(acc, pid, to, denied);
+            }
+            Pending::Link { from, to } => {
+                if let Some(from) = from {
+                    failed_at(acc, pid, from, denied);
+                }
+                failed_at(acc, pid, to, denied);
+            }
         }
         if namespace_changed {
             self.resolver.forget();

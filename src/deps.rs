@@ -95,7 +95,8 @@ impl Dep {
             Dep::Exists { dir, identity, .. } => std::fs::metadata(&path).is_ok_and(|m| {
                 m.is_dir() == *dir && identity.is_none_or(|then| then == digest::identity(&m))
             }),
-            Dep::Absent { .. } => std::fs::metadata(&path)
+            // Nothing at all there: a dangling symlink is something.
+            Dep::Absent { .. } => std::fs::symlink_metadata(&path)
                 .is_err_and(|e| e.raw_os_error().is_some_and(crate::trace::is_absence)),
             Dep::Denied { .. } => std::fs::symlink_metadata(&path)
                 .is_err_and(|e| e.raw_os_error() == Some(libc::EACCES)),

@@ -178,8 +178,9 @@ enum Script {
     /// Removes one file, then its directory, which works only if that
     /// file was all it held.
     Rmdir(&'static str),
-    /// Writes a file and makes a directory in a directory that may be
-    /// missing, or a file; the errors are its output.
+    /// Writes a file, makes a directory, a symlink and a file that must
+    /// be new (`set -C`) in a directory that may be missing, or a file;
+    /// the errors are its output.
     MakeIn(&'static str),
 }
 
@@ -699,7 +700,10 @@ impl World {
                 format!("rm -f '{p}'; rmdir '{dir}' 2>&1; echo $?")
             }
             Script::MakeIn(d) => {
-                format!("(echo w > '{d}/new') 2>&1; mkdir '{d}/made' 2>&1; echo $?")
+                format!(
+                    "(echo w > '{d}/new') 2>&1; mkdir '{d}/made' 2>&1; ln -s new '{d}/ln' 2>&1; \
+                     (set -C; echo w > '{d}/excl') 2>&1; echo $?"
+                )
             }
         }
     }

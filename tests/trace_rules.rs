@@ -367,3 +367,40 @@ fn a_path_under_a_missing_directory_depends_on_that_directory() {
     std::fs::create_dir(t.env.path("gone")).unwrap();
     assert_eq!(stdout(&t.run(script)), "0\n");
 }
+
+#[test]
+fn a_call_that_fails_where_something_is_depends_on_its_absence() {
+    let t = Traced::new();
+    // mkdir, ln -s and a noclobber write (O_EXCL) each fail on an
+    // existing path: that one worked says the path was absent.
+    let scripts = [
+        ("m", "mkdir m 2>&1; echo $?"),
+        ("l", "ln -s t l 2>&1; echo $?"),
+        ("n", "(set -C; echo x > n) 2>&1; echo $?"),
+    ];
+    for (n, (path, script)) in scripts.into_iter().enumerate() {
+        assert_eq!(stdout(&t.run(script)), "0\n", "{script}");
+        let again = stdout(&t.run(script));
+        assert!(
+            again.ends_with("exists\n1\n") || again.ends_with("exists\n2\n"),
+            "{script}: {again}"
+        );
+        assert_eq!(t.runs(), 3 * n + 2, "{path} is there now: a miss");
+        let path = t.env.path(path);
+        match std::fs::symlink_metadata(&path).unwrap().is_dir() {
+            true => std::fs::remove_dir(&path).unwrap(),
+            false => std::fs::remove_file(&path).unwrap(),
+        }
+        assert_eq!(stdout(&t.run(script)), "0\n");
+        assert_eq!(t.runs(), 3 * n + 2, "absent again: the first run's hit");
+        assert!(
+            std::fs::symlink_metadata(&path).is_ok(),
+            "{script}: restored"
+        );
+        // Leave nothing for the next script's runs to trip on.
+        t.run(&format!(
+            "rm -rf {}",
+            path.file_name().unwrap().to_str().unwrap()
+        ));
+    }
+}

@@ -131,6 +131,16 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// A call that fails where something is (`mkdir`, `symlink`, `link`,
+    /// `O_EXCL`) made it: if the command had not touched it before, it
+    /// was absent, and a hit must find it so (`mkdir d` fails once `d`
+    /// is there).
+    fn was_absent(&mut self) {
+        if self.before == Before::Untouched && !self.written && !self.removed && !self.made_dir {
+            self.before = Before::Absent;
+        }
+    }
+
     fn new(before: Before) -> Seen {
         Seen {
             before,
@@ -253,7 +263,8 @@ impl Accesses {
             stat_by,
         };
         let seen = self.paths.entry(path).or_insert(Seen::new(read(None)));
-        if seen.written {
+        // What the command made itself is no input.
+        if seen.written || seen.made_dir {
             return;
         }
         match seen.before {
@@ -494,8 +505,19 @@ impl Accesses {
 
     /// The command created the directory `path`.
     pub fn made_dir(&mut self, path: PathBuf) {
-        self.mark(path, Before::Untouched, |seen| {
+        self.mark(path, Before::Absent, |seen| {
+            seen.was_absent();
             seen.made_dir = true;
+            seen.removed = false;
+        });
+    }
+
+    /// The command made `path` with a call that fails where something is
+    /// (`symlink`, `link`, `open` with `O_EXCL`).
+    pub fn created(&mut self, path: PathBuf) {
+        self.mark(path, Before::Absent, |seen| {
+            seen.was_absent();
+            seen.written = true;
             seen.removed = false;
         });
     }

@@ -599,9 +599,12 @@ impl Tracer {
                 let access = flags & libc::O_ACCMODE as i64;
                 let writes = access != libc::O_RDONLY as i64
                     || flags & (libc::O_CREAT | libc::O_TRUNC) as i64 != 0;
+                let exclusive = (libc::O_CREAT | libc::O_EXCL) as i64;
                 if ok && flags & libc::O_PATH as i64 != 0 {
                     // A handle for path operations: nothing is read.
                     acc.look(pid, path, Look::Kind, !follow);
+                } else if ok && flags & exclusive == exclusive {
+                    acc.created(path);
                 } else if ok && writes {
                     // What was there before, if it mattered, was taken
                     // at entry (`will_change`).
@@ -652,7 +655,7 @@ impl Tracer {
                 if let Some(from) = from {
                     acc.read(from);
                 }
-                acc.wrote(to);
+                acc.created(to);
             }
             Pending::MakeDir(path) if ok => acc.made_dir(path),
             Pending::Truncate(path) | Pending::Chmod(path) if ok => acc.wrote(path),
@@ -665,7 +668,7 @@ impl Tracer {
                     ));
                 }
             }
-            Pending::Symlink(path) if ok => acc.wrote(path),
+            Pending::Symlink(path) if ok => acc.created(path),
             // A change that failed looked at its paths: what made it fail
             // (a missing directory, a name taken) decides what follows.
             Pending::Remove(path)

@@ -396,6 +396,24 @@ pub struct GenerateArgs {
 
 /// Prints clap's error (or help), with a hint for two common slips: a
 /// misspelt subcommand, and run or map options given before it.
+/// `jl run ARGS` parsed by the `run` subcommand's parser alone: building
+/// the parser of every subcommand costs about as much as a hit's lookup,
+/// and a hit is the hot path. Whatever this parser refuses (`--help`, a
+/// mistake) goes through the whole parser, which says it as usual.
+pub fn run_args_alone() -> Option<RunArgs> {
+    run_args_from(std::env::args_os().skip(1))
+}
+
+fn run_args_from(mut words: impl Iterator<Item = OsString>) -> Option<RunArgs> {
+    use clap::{Args, FromArgMatches};
+    if words.next()? != "run" {
+        return None;
+    }
+    let parser = RunArgs::augment_args(clap::Command::new("run").no_binary_name(true));
+    let matches = parser.try_get_matches_from(words).ok()?;
+    RunArgs::from_arg_matches(&matches).ok()
+}
+
 pub fn usage_error(e: clap::Error) -> i32 {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let _ = e.print();
@@ -488,4 +506,50 @@ fn parse_glob(text: &str) -> Result<glob::Pattern, String> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (try 90s, 15m, 1h, 7d)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn run_alone_parses_as_the_whole_parser_or_leaves_it_to_it() {
+        let lines = [
+            "run -- echo hi",
+            "run echo hi",
+            "run -v -i in.txt -o out.txt --env LANG --salt 2 -- sh -c 'x' sh",
+            "run --ttl 1h --stale 5m -n -- date",
+            "run --trace --trace-ignore /tmp -- make -j2",
+            "run --no-such-option -- true",
+            "run --help",
+            "run",
+            "map -- true",
+            "run --stale 5m -- true",
+        ];
+        for line in lines {
+            let words: Vec<OsString> = shlex::split(line)
+                .unwrap()
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            let alone = run_args_from(words.clone().into_iter()).map(|a| format!("{a:?}"));
+            let whole = Cli::try_parse_from(std::iter::once(OsString::from("jl")).chain(words));
+            match (alone, whole) {
+                (
+                    Some(alone),
+                    Ok(Cli {
+                        command: Command::Run(args),
+                    }),
+                ) => {
+                    assert_eq!(alone, format!("{args:?}"), "{line}")
+                }
+                (Some(alone), whole) => panic!("{line}: alone {alone}, whole {whole:?}"),
+                // Refused alone: the whole parser decides, whatever it says.
+                (None, _) => {}
+            }
+        }
+        assert!(run_args_from(["run", "--", "true"].map(OsString::from).into_iter()).is_some());
+        assert!(run_args_from(["run", "--help"].map(OsString::from).into_iter()).is_none());
+    }
 }

@@ -247,32 +247,77 @@ fn write_slot(slot: &Path, digest: Digest) {
 }
 
 /// Hashes an open file from its start, without moving its offset (a
-/// verified blob is replayed from the same descriptor). Large files are
-/// read in big chunks, each hashed by several threads. Reading (not
+/// verified blob is replayed from the same descriptor). Reading (not
 /// mapping) the file means a writer truncating it meanwhile costs an
 /// error, not a SIGBUS.
+///
+/// A large file is cut along BLAKE3's own tree into subtrees hashed by
+/// the threads side by side, each reading its part in pieces small enough
+/// to stay in the CPU's cache while they are hashed: reading and hashing
+/// overlap, and each byte crosses memory about once, as with a mapping.
 fn hash_file(file: &File, size: u64) -> io::Result<Digest> {
-    let mut hasher = blake3::Hasher::new();
-    // One byte more than expected, so an unchanged file ends in one read.
-    let mut buf = vec![0u8; (size as usize).saturating_add(1).min(PARALLEL_CHUNK)];
-    let mut offset = 0u64;
-    loop {
-        let n = read_full_at(file, &mut buf, offset)?;
-        if size >= PARALLEL_FILE {
-            hasher.update_rayon(&buf[..n]);
-        } else {
-            hasher.update(&buf[..n]);
-        }
-        offset += n as u64;
-        if n < buf.len() {
-            break;
-        }
+    use blake3::hazmat::{Mode, left_subtree_len, merge_subtrees_root};
+    if size < PARALLEL_FILE {
+        let mut buf = vec![0u8; (size as usize).min(PIECE)];
+        let mut hasher = blake3::Hasher::new();
+        hash_range(file, 0, size, &mut hasher, &mut buf)?;
+        return Ok(Digest::from_hasher(&hasher));
     }
-    Ok(Digest::from_hasher(&hasher))
+    let left = left_subtree_len(size);
+    let (l, r) = rayon_core::join(
+        || subtree(file, 0, left),
+        || subtree(file, left, size - left),
+    );
+    let root = merge_subtrees_root(&l?, &r?, Mode::Hash);
+    Ok(Digest(*root.as_bytes()))
 }
 
-/// Bytes hashed at once by the threads of [`hash_file`].
-const PARALLEL_CHUNK: usize = 8 * 1024 * 1024;
+/// The chaining value of the subtree of `len` bytes at `offset`.
+fn subtree(file: &File, offset: u64, len: u64) -> io::Result<blake3::hazmat::ChainingValue> {
+    use blake3::hazmat::{HasherExt, Mode, left_subtree_len, merge_subtrees_non_root};
+    if len <= SUBTREE {
+        let mut buf = vec![0u8; PIECE];
+        let mut hasher = blake3::Hasher::new();
+        hasher.set_input_offset(offset);
+        hash_range(file, offset, len, &mut hasher, &mut buf)?;
+        return Ok(hasher.finalize_non_root());
+    }
+    let left = left_subtree_len(len);
+    let (l, r) = rayon_core::join(
+        || subtree(file, offset, left),
+        || subtree(file, offset + left, len - left),
+    );
+    Ok(merge_subtrees_non_root(&l?, &r?, Mode::Hash))
+}
+
+/// Feeds `len` bytes of `file` from `offset` to `hasher`, `buf` at a time;
+/// a file that ends early is an error (it changed under us).
+fn hash_range(
+    file: &File,
+    offset: u64,
+    len: u64,
+    hasher: &mut blake3::Hasher,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(buf.len() as u64) as usize;
+        let n = read_full_at(file, &mut buf[..want], offset + done)?;
+        if n < want {
+            return Err(io::Error::other(
+                "the file shrank while it was being hashed",
+            ));
+        }
+        hasher.update(&buf[..n]);
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Bytes one thread hashes before the work is split no further.
+const SUBTREE: u64 = 4 * 1024 * 1024;
+/// Bytes read at once: small enough to be hashed while still in cache.
+const PIECE: usize = 256 * 1024;
 
 /// Fills `buf` from `offset` unless the file ends first; returns the
 /// bytes read.
@@ -317,7 +362,9 @@ mod tests {
             10,
             SMALL_FILE as usize + 7,
             PARALLEL_FILE as usize + 3,
-            2 * PARALLEL_CHUNK + 1,
+            PARALLEL_FILE as usize,
+            2 * SUBTREE as usize,
+            3 * SUBTREE as usize + 1025,
         ] {
             let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
             let path = dir.path().join(format!("f{size}"));

@@ -18,6 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, Identity, StatCache, identity};
+use crate::tree::Stat;
 
 /// Bumped whenever the encoding changes; old entries then simply miss.
 pub const KEY_VERSION: u64 = 3;
@@ -110,9 +111,17 @@ pub struct Action {
     pub parts: Parts,
     /// The declared outputs as given, in declaration order.
     pub outputs: Vec<PathBuf>,
-    /// Every file and directory hashed for the key, with its identity then:
-    /// if one moved by the time the command ends, the result is not stored.
-    pub watched: Vec<(PathBuf, Identity)>,
+    /// Every input hashed for the key, with its identity then: if one
+    /// moved by the time the command ends, the result is not stored.
+    pub watched: Vec<Watched>,
+}
+
+/// An input as it was when it was hashed.
+#[derive(Clone, Debug)]
+pub enum Watched {
+    File(PathBuf, Identity),
+    /// A directory, by the digest of its entries' names and identities.
+    Tree(PathBuf, Digest),
 }
 
 /// Why a key could not be computed; the command then runs uncached.
@@ -353,11 +362,16 @@ fn resolved(path: &Path) -> PathBuf {
 
 /// The first watched input whose identity moved since it was hashed.
 pub fn changed_input(action: &Action) -> Option<&Path> {
-    action
-        .watched
-        .iter()
-        .find(|(path, then)| std::fs::metadata(path).map(|m| identity(&m)).ok() != Some(*then))
-        .map(|(path, _)| path.as_path())
+    action.watched.iter().find_map(|watched| match watched {
+        Watched::File(path, then) => {
+            let now = std::fs::metadata(path).map(|m| identity(&m)).ok();
+            (now != Some(*then)).then_some(path.as_path())
+        }
+        Watched::Tree(path, then) => {
+            let now = scan(path).map(|s| s.identity).ok();
+            (now != Some(*then)).then_some(path.as_path())
+        }
+    })
 }
 
 /// A command line as a user would type it (for logs and listings).
@@ -491,13 +505,14 @@ fn hash_input(
     path: &Path,
     declared: bool,
     stat: &StatCache,
-    watched: &mut Vec<(PathBuf, Identity)>,
+    watched: &mut Vec<Watched>,
 ) -> io::Result<Option<Hashed>> {
-    let link = match std::fs::symlink_metadata(path) {
+    let lstat = std::fs::symlink_metadata(path);
+    let link = match &lstat {
         Ok(m) if m.file_type().is_symlink() => Some(std::fs::read_link(path)?.into_os_string()),
         Ok(_) => None,
-        Err(e) if names_nothing(&e) => None,
-        Err(e) => return Err(e),
+        Err(e) if names_nothing(e) => None,
+        Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
     };
     let input = |kind, digest, executable| Hashed {
         path: path.to_path_buf(),
@@ -506,7 +521,13 @@ fn hash_input(
         executable,
         link: link.clone(),
     };
-    let meta = match std::fs::metadata(path) {
+    // Only a link needs a second look (most candidates name nothing).
+    let found = match lstat {
+        Ok(m) if !m.file_type().is_symlink() => Ok(m),
+        Ok(_) => std::fs::metadata(path),
+        Err(e) => Err(e),
+    };
+    let meta = match found {
         Ok(meta) => meta,
         Err(e) if names_nothing(&e) => {
             let counts = declared || link.is_some();
@@ -521,7 +542,7 @@ fn hash_input(
         Ok(Some(input(InputKind::Dir, Some(digest), false)))
     } else if meta.is_file() {
         let file = stat.digest_file(path)?;
-        watched.push((path.to_path_buf(), file.identity));
+        watched.push(Watched::File(path.to_path_buf(), file.identity));
         Ok(Some(input(
             InputKind::File,
             Some(file.digest),
@@ -537,7 +558,7 @@ fn hash_input(
 /// target text and by what it resolves to: a file's exec bit and content,
 /// a directory's tree (a link back into a directory being hashed counts
 /// as a loop, as `grep -R` reports one), or nothing when it dangles.
-/// Every directory and file is watched.
+/// Every tree is watched.
 ///
 /// A warm tree reads no file: the digest is remembered in the stat cache
 /// under a digest of every entry's name and identity (and every linked
@@ -545,12 +566,65 @@ fn hash_input(
 /// ctime) costs one walk with one `lstat` per entry. Trees with an entry
 /// changed in the last [`crate::digest::RACY_MARGIN`], or with a link to
 /// a directory, are not remembered.
-fn digest_dir(
-    root: &Path,
-    stat: &StatCache,
-    watched: &mut Vec<(PathBuf, Identity)>,
-) -> io::Result<Digest> {
+fn digest_dir(root: &Path, stat: &StatCache, watched: &mut Vec<Watched>) -> io::Result<Digest> {
     digest_tree(root, stat, watched, &mut Vec::new())
+}
+
+/// A walked tree and the digest of its entries' names and identities.
+struct Scan {
+    root: std::fs::Metadata,
+    walk: crate::tree::Walk,
+    /// What each symlink of the walk resolves to, looked at once.
+    targets: Vec<Option<io::Result<Stat>>>,
+    identity: Digest,
+    racy: bool,
+    /// No link to a directory: the identities cover everything hashed.
+    remember: bool,
+}
+
+fn scan(root: &Path) -> io::Result<Scan> {
+    use std::os::unix::fs::MetadataExt;
+    let root_meta = std::fs::metadata(root)?;
+    let walk = crate::tree::walk(root, root_meta.dev())?;
+    let targets: Vec<Option<io::Result<Stat>>> = walk
+        .iter()
+        .map(|(path, meta)| {
+            meta.is_symlink()
+                .then(|| std::fs::metadata(root.join(path)).map(|m| Stat::of(&m)))
+        })
+        .collect();
+    let now = crate::tree::now_secs();
+    let mut tree = Encoder::default();
+    tree.bytes(b"jl tree identity");
+    identity(&root_meta)
+        .iter()
+        .for_each(|n| tree.u64(*n as u64));
+    let mut racy = crate::digest::is_racy(&root_meta);
+    let mut remember = true;
+    for ((path, meta), target) in walk.iter().zip(&targets) {
+        tree.bytes(path.as_os_str().as_bytes());
+        tree.u64(u64::from(meta.mode));
+        meta.identity.iter().for_each(|n| tree.u64(*n as u64));
+        racy |= meta.is_racy(now);
+        match target {
+            Some(Ok(t)) if t.is_dir() => remember = false,
+            Some(Ok(t)) => {
+                tree.u64(u64::from(t.mode));
+                t.identity.iter().for_each(|n| tree.u64(*n as u64));
+                racy |= t.is_racy(now);
+            }
+            Some(Err(_)) => tree.bytes(b"dangling"),
+            None => {}
+        }
+    }
+    Ok(Scan {
+        root: root_meta,
+        walk,
+        targets,
+        identity: Digest::of(&tree.0),
+        racy,
+        remember,
+    })
 }
 
 /// [`digest_dir`], with the (device, inode) of every directory whose
@@ -558,115 +632,65 @@ fn digest_dir(
 fn digest_tree(
     root: &Path,
     stat: &StatCache,
-    watched: &mut Vec<(PathBuf, Identity)>,
+    watched: &mut Vec<Watched>,
     visiting: &mut Vec<(u64, u64)>,
 ) -> io::Result<Digest> {
     use std::os::unix::fs::MetadataExt;
-    let root_meta = std::fs::metadata(root)?;
-    let mut entries = Vec::new();
-    walk_sorted(root, root_meta.dev(), &mut entries)?;
-    // Every walked path is `root` joined with the relative path.
-    let root_len = root.as_os_str().len();
-    fn relative(path: &Path, root_len: usize) -> &[u8] {
-        let below = &path.as_os_str().as_bytes()[root_len..];
-        below.strip_prefix(b"/").unwrap_or(below)
-    }
-    let rel = |path| relative(path, root_len);
-
-    // What each symlink resolves to, looked at once.
-    let targets: Vec<Option<io::Result<std::fs::Metadata>>> = entries
-        .iter()
-        .map(|(path, meta)| {
-            meta.file_type()
-                .is_symlink()
-                .then(|| std::fs::metadata(path))
-        })
-        .collect();
-    let mut tree = Encoder::default();
-    tree.bytes(b"jl tree identity");
-    let mut racy = crate::digest::is_racy(&root_meta);
-    let mut remember = true;
-    watched.push((root.to_path_buf(), identity(&root_meta)));
-    for ((path, meta), target) in entries.iter().zip(&targets) {
-        tree.bytes(rel(path));
-        tree.u64(u64::from(meta.mode()));
-        identity(meta).iter().for_each(|n| tree.u64(*n as u64));
-        racy |= crate::digest::is_racy(meta);
-        if meta.is_dir() || meta.is_file() {
-            watched.push((path.clone(), identity(meta)));
-        }
-        match target {
-            Some(Ok(t)) if t.is_dir() => remember = false,
-            Some(Ok(t)) => {
-                tree.u64(u64::from(t.mode()));
-                identity(t).iter().for_each(|n| tree.u64(*n as u64));
-                racy |= crate::digest::is_racy(t);
-                if t.is_file() {
-                    watched.push((path.clone(), identity(t)));
-                }
-            }
-            Some(Err(_)) => tree.bytes(b"dangling"),
-            None => {}
-        }
-    }
-    let tree = Digest::of(&tree.0);
-    if !racy && remember {
-        if let Some(digest) = stat.remembered(&tree) {
+    let scan = scan(root)?;
+    watched.push(Watched::Tree(root.to_path_buf(), scan.identity));
+    let remember = !scan.racy && scan.remember;
+    if remember {
+        if let Some(digest) = stat.remembered(&scan.identity) {
             return Ok(digest);
         }
     }
 
-    visiting.push((root_meta.dev(), root_meta.ino()));
+    visiting.push((scan.root.dev(), scan.root.ino()));
     let mut enc = Encoder::default();
-    for ((path, meta), target) in entries.iter().zip(&targets) {
-        enc.bytes(rel(path));
-        let ft = meta.file_type();
-        if ft.is_dir() {
+    for ((rel, meta), target) in scan.walk.iter().zip(&scan.targets) {
+        enc.bytes(rel.as_os_str().as_bytes());
+        let path = root.join(rel);
+        if meta.is_dir() {
             enc.bytes(b"d");
-        } else if ft.is_symlink() {
+        } else if meta.is_symlink() {
             enc.bytes(b"l");
-            enc.bytes(std::fs::read_link(path)?.as_os_str().as_bytes());
+            enc.bytes(std::fs::read_link(&path)?.as_os_str().as_bytes());
             match target {
                 Some(Ok(t)) if t.is_dir() => {
                     if visiting.contains(&(t.dev(), t.ino())) {
                         enc.bytes(b"loop");
                     } else {
                         enc.bytes(b"d");
-                        enc.bytes(&digest_tree(path, stat, watched, visiting)?.0);
+                        enc.bytes(&digest_tree(&path, stat, watched, visiting)?.0);
                     }
                 }
                 Some(Ok(t)) if t.is_file() => {
-                    hash_tree_file(path, t, stat, &mut enc)?;
+                    hash_tree_file(&path, t, stat, &mut enc)?;
                 }
                 Some(Ok(_)) => enc.bytes(b"o"),
                 Some(Err(e)) if names_nothing(e) => enc.bytes(b"dangling"),
                 Some(Err(e)) => return Err(io::Error::new(e.kind(), e.to_string())),
                 None => unreachable!("every symlink was looked at"),
             }
-        } else if ft.is_file() {
-            hash_tree_file(path, meta, stat, &mut enc)?;
+        } else if meta.is_file() {
+            hash_tree_file(&path, meta, stat, &mut enc)?;
         } else {
             enc.bytes(b"o");
         }
     }
     visiting.pop();
     let digest = Digest::of(&enc.0);
-    if !racy && remember {
-        stat.remember(&tree, digest);
+    if remember {
+        stat.remember(&scan.identity, digest);
     }
     Ok(digest)
 }
 
 /// Adds a file of a tree (or a link's target) to the tree's encoding:
 /// its exec bit and content, which must still be what `meta` saw.
-fn hash_tree_file(
-    path: &Path,
-    meta: &std::fs::Metadata,
-    stat: &StatCache,
-    enc: &mut Encoder,
-) -> io::Result<()> {
+fn hash_tree_file(path: &Path, meta: &Stat, stat: &StatCache, enc: &mut Encoder) -> io::Result<()> {
     let f = stat.digest_file(path)?;
-    if f.identity != identity(meta) {
+    if f.identity != meta.identity {
         return Err(io::Error::other(format!(
             "'{}' changed while its directory was hashed",
             path.display()
@@ -674,37 +698,6 @@ fn hash_tree_file(
     }
     enc.bytes(if f.executable { b"x" } else { b"f" });
     enc.bytes(&f.digest.0);
-    Ok(())
-}
-
-/// Every entry below `dir`, depth first, siblings sorted by name, with its
-/// `lstat`. Each `lstat` is relative to the open directory (`statx` on the
-/// directory's descriptor), so long trees cost no repeated path lookups.
-///
-/// Like `find -xdev`, the walk stays on the filesystem of the directory it
-/// started from: a mount point below it is listed but not entered, so an
-/// argument like `/` never reads `/proc` or `/sys`.
-fn walk_sorted(
-    dir: &Path,
-    device: u64,
-    out: &mut Vec<(PathBuf, std::fs::Metadata)>,
-) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let mut children = std::fs::read_dir(dir)?
-        .map(|entry| {
-            let entry = entry?;
-            Ok((entry.file_name(), entry.path(), entry.metadata()?))
-        })
-        .collect::<io::Result<Vec<_>>>()?;
-    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (_, path, meta) in children {
-        let enter = meta.is_dir() && meta.dev() == device;
-        out.push((path, meta));
-        if enter {
-            let path = out.last().expect("just pushed").0.clone();
-            walk_sorted(&path, device, out)?;
-        }
-    }
     Ok(())
 }
 

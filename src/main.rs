@@ -20,6 +20,7 @@ mod store;
 mod template;
 mod tokens;
 mod trace;
+mod tree;
 
 use std::process::ExitCode;
 
@@ -42,7 +43,13 @@ fn main() -> ExitCode {
         eprintln!("{SHORT_USAGE}");
         return ExitCode::from(error::USAGE as u8);
     }
-    let cli = match Cli::try_parse() {
+    let parsed = match cli::run_args_alone() {
+        Some(args) => Ok(Cli {
+            command: Command::Run(args),
+        }),
+        None => Cli::try_parse(),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => return ExitCode::from(cli::usage_error(e) as u8),
     };

@@ -86,6 +86,19 @@ fn hits_from_concurrent_runs_are_all_counted() {
 }
 
 #[test]
+fn a_maps_hits_and_misses_are_all_counted() {
+    // A map holds its journal lines and writes them many at once: every
+    // one must still land, those past the held size and the last few.
+    let env = TestEnv::new();
+    let items: String = (0..700).map(|n| format!("{n}\n")).collect();
+    let map = ["map", "-q", "-j2", "--", "echo"];
+    env.run_with_stdin(&map, items.as_bytes());
+    env.run_with_stdin(&map, items.as_bytes());
+    let s = json(&env.run(&["stats", "--json"]));
+    assert_eq!((s["hits"].as_u64(), s["misses"].as_u64()), (Some(700), Some(700)));
+}
+
+#[test]
 fn explain_names_the_changed_input_and_env() {
     let env = TestEnv::new();
     env.write("in.txt", "a");

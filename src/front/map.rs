@@ -157,7 +157,7 @@ fn read_items(
     arg_file: Option<PathBuf>,
     null: bool,
     shard: Option<(u64, u64)>,
-) -> anyhow::Result<(mpsc::Receiver<Record>, Total)> {
+) -> anyhow::Result<(Items, Total)> {
     let source: Box<dyn Read + Send> = match arg_file {
         Some(path) => Box::new(
             File::open(&path)
@@ -173,13 +173,21 @@ fn read_items(
     };
     let total = Total(Arc::new(AtomicU64::new(Total::UNKNOWN)));
     let known = total.clone();
-    let (tx, rx) = mpsc::sync_channel(4096);
+    let (tx, rx) = mpsc::sync_channel(16);
     std::thread::spawn(move || {
         let mut items = 0u64;
         let sep = if null { b'\0' } else { b'\n' };
         let mut reader = BufReader::with_capacity(256 * 1024, source);
         let mut line = 0u64;
+        let mut batch = Vec::new();
         loop {
+            // Items go in batches, each one handoff between threads; a
+            // batch leaves as soon as the next read could wait for input.
+            let full = batch.len() >= ITEM_BATCH;
+            let may_wait = !batch.is_empty() && reader.buffer().is_empty();
+            if (full || may_wait) && tx.send(std::mem::take(&mut batch)).is_err() {
+                return;
+            }
             let mut item = Vec::new();
             match reader.read_until(sep, &mut item) {
                 Ok(0) => {
@@ -193,7 +201,7 @@ fn read_items(
                 Ok(_) => line += 1,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let _ = tx.send(Record::Failed(e));
+                    batch.push(Record::Failed(e));
                     break;
                 }
             }
@@ -207,12 +215,48 @@ fn read_items(
                 continue;
             }
             items += 1;
-            if tx.send(Record::Item(line, item)).is_err() {
-                break;
-            }
+            batch.push(Record::Item(line, item));
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
         }
     });
-    Ok((rx, total))
+    Ok((
+        Items {
+            rx,
+            batch: Vec::new().into_iter(),
+        },
+        total,
+    ))
+}
+
+/// The most items the reader hands over at once.
+const ITEM_BATCH: usize = 512;
+
+/// The item stream, as the reader thread hands it over.
+struct Items {
+    rx: mpsc::Receiver<Vec<Record>>,
+    batch: std::vec::IntoIter<Record>,
+}
+
+impl Items {
+    /// Whether the next item may have to wait for the reader.
+    fn may_wait(&self) -> bool {
+        self.batch.len() == 0
+    }
+}
+
+impl Iterator for Items {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            if let Some(record) = self.batch.next() {
+                return Some(record);
+            }
+            self.batch = self.rx.recv().ok()?.into_iter();
+        }
+    }
 }
 
 /// One prepared job.
@@ -283,10 +327,10 @@ struct Done {
     skipped: bool,
 }
 
-fn dry_run(plan: &Plan, items: mpsc::Receiver<Record>) -> anyhow::Result<i32> {
+fn dry_run(plan: &Plan, items: Items) -> anyhow::Result<i32> {
     let mut out = io::stdout().lock();
-    let mut failed = None;
-    for (index, seq, item) in numbered(items, plan.shard, &mut failed) {
+    let mut items = Numbered::new(items, plan.shard);
+    for (index, seq, item) in items.by_ref() {
         let job = Prepared::new(plan, index, seq, item);
         let line = crate::key::shell_bytes(&job.argv);
         let cached = match (exec::resolve(&job.argv[0]), &job.settings.store) {
@@ -297,32 +341,58 @@ fn dry_run(plan: &Plan, items: mpsc::Receiver<Record>) -> anyhow::Result<i32> {
         out.write_all(&line)?;
         writeln!(out, "{}", if cached { "  # cached" } else { "" })?;
     }
-    match failed {
+    match items.failed {
         Some(e) => Err(e).context("cannot read the items"),
         None => Ok(0),
     }
 }
 
 /// Items with their dispatch index and line number, after sharding. A
-/// read error ends them and is left in `failed`.
-fn numbered(
-    items: mpsc::Receiver<Record>,
+/// read error ends them and is kept in `failed`.
+struct Numbered {
+    items: Items,
     shard: Option<(u64, u64)>,
-    failed: &mut Option<io::Error>,
-) -> impl Iterator<Item = (u64, u64, Vec<u8>)> + '_ {
-    items
-        .into_iter()
-        .map_while(|record| match record {
-            Record::Item(line, item) => Some((line, item)),
-            Record::Failed(e) => {
-                *failed = Some(e);
-                None
+    /// Items read, and items kept (the dispatch index).
+    read: u64,
+    kept: u64,
+    failed: Option<io::Error>,
+}
+
+impl Numbered {
+    fn new(items: Items, shard: Option<(u64, u64)>) -> Numbered {
+        Numbered {
+            items,
+            shard,
+            read: 0,
+            kept: 0,
+            failed: None,
+        }
+    }
+}
+
+impl Iterator for Numbered {
+    type Item = (u64, u64, Vec<u8>);
+
+    fn next(&mut self) -> Option<(u64, u64, Vec<u8>)> {
+        if self.failed.is_some() {
+            return None;
+        }
+        loop {
+            let (line, item) = match self.items.next()? {
+                Record::Item(line, item) => (line, item),
+                Record::Failed(e) => {
+                    self.failed = Some(e);
+                    return None;
+                }
+            };
+            let pos = self.read;
+            self.read += 1;
+            if self.shard.is_none_or(|(i, n)| pos % n == i) {
+                self.kept += 1;
+                return Some((self.kept - 1, line, item));
             }
-        })
-        .enumerate()
-        .filter(move |(pos, _)| shard.is_none_or(|(i, n)| *pos as u64 % n == i))
-        .enumerate()
-        .map(|(index, (_, (line, item)))| (index as u64, line, item))
+        }
+    }
 }
 
 /// Shared between the dispatcher, the workers and the emitter.
@@ -345,7 +415,7 @@ type Work = (Prepared, PathBuf, Option<crate::key::Action>);
 
 fn execute(
     mut plan: Plan,
-    items: mpsc::Receiver<Record>,
+    items: Items,
     total: Total,
     joblog: Option<joblog::Writer>,
 ) -> anyhow::Result<i32> {
@@ -365,6 +435,9 @@ fn execute(
         }
         _ => None,
     };
+    if let Some(store) = &plan.settings.store {
+        store.hold_journal();
+    }
     let plan = Arc::new(plan);
     let window = (plan.jobs as u64 * 16).max(1024);
     let shared = Arc::new(Shared {
@@ -376,7 +449,7 @@ fn execute(
         halted_by: Mutex::new(None),
         total,
     });
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let (done_tx, done_rx) = mpsc::channel::<Vec<Done>>();
     let emitter = {
         let plan = Arc::clone(&plan);
         let shared = Arc::clone(&shared);
@@ -397,7 +470,7 @@ fn execute(
                 let next = rx.lock().expect("work queue").recv();
                 let Ok((job, exe, action)) = next else { break };
                 let done = work(&plan, &shared, job, &exe, action, slot);
-                if tx.send(done).is_err() {
+                if tx.send(vec![done]).is_err() {
                     break;
                 }
             }
@@ -406,13 +479,31 @@ fn execute(
 
     let mut exes: HashMap<OsString, Result<PathBuf, exec::SpawnError>> = HashMap::new();
     let mut dispatched = 0u64;
-    let mut read_error = None;
-    for (index, seq, item) in numbered(items, plan.shard, &mut read_error) {
+    // Jobs answered here (hits, jobs that cannot start) go to the emitter
+    // in batches, each one handoff between threads; a batch leaves before
+    // the dispatcher may wait for anything.
+    let mut answered: Vec<Done> = Vec::new();
+    let hand_over = |answered: &mut Vec<Done>| {
+        if !answered.is_empty() {
+            let _ = done_tx.send(std::mem::take(answered));
+        }
+    };
+    let mut items = Numbered::new(items, plan.shard);
+    loop {
+        if answered.len() >= DONE_BATCH || items.items.may_wait() {
+            hand_over(&mut answered);
+        }
+        let Some((index, seq, item)) = items.next() else {
+            break;
+        };
         if shared.halting.load(Ordering::SeqCst) || exec::interrupted().is_some() {
             break;
         }
         {
             let mut n = shared.in_flight.lock().expect("window");
+            if *n >= shared.window {
+                hand_over(&mut answered);
+            }
             while *n >= shared.window {
                 n = shared.drained.wait(n).expect("window");
             }
@@ -422,13 +513,13 @@ fn execute(
         let job = Prepared::new(&plan, index, seq, item);
         if job.item.contains(&0) {
             let message = "the item holds a NUL byte, which no argument can hold; use -0 to split items at NUL";
-            let _ = done_tx.send(failed_to_start(&job, crate::error::USAGE, message.into()));
+            answered.push(failed_to_start(&job, crate::error::USAGE, message.into()));
             continue;
         }
         let store_root = job.settings.store.as_ref().map(Store::root);
         if let Some(why) = crate::key::misdeclared_outputs(&job.argv, &job.settings.key, store_root)
         {
-            let _ = done_tx.send(failed_to_start(&job, crate::error::USAGE, why));
+            answered.push(failed_to_start(&job, crate::error::USAGE, why));
             continue;
         }
         let exe = exes
@@ -437,8 +528,7 @@ fn execute(
         let exe = match exe {
             Ok(exe) => exe.clone(),
             Err(e) => {
-                let failed = failed_to_start(&job, e.code, e.message.clone());
-                let _ = done_tx.send(failed);
+                answered.push(failed_to_start(&job, e.code, e.message.clone()));
                 continue;
             }
         };
@@ -454,11 +544,12 @@ fn execute(
                 let now = SystemTime::now();
                 // A hit whose output went meanwhile runs after all.
                 if let Some(done) = Done::hit(&job, line, hit, store, now, Duration::ZERO) {
-                    let _ = done_tx.send(done);
+                    answered.push(done);
                     continue;
                 }
             }
         }
+        hand_over(&mut answered);
         if workers.len() < plan.jobs {
             workers.push(start_worker(workers.len() + 1));
         }
@@ -466,12 +557,17 @@ fn execute(
             break;
         }
     }
+    hand_over(&mut answered);
+    let read_error = items.failed.take();
     drop(work_tx);
     drop(done_tx);
     for w in workers {
         let _ = w.join();
     }
     let failed = emitter.join().expect("emitter panicked")?;
+    if let Some(store) = &plan.settings.store {
+        store.flush_journal();
+    }
     if let Some(sig) = exec::interrupted() {
         return Ok(128 + sig);
     }
@@ -548,6 +644,9 @@ impl Done {
         })
     }
 }
+
+/// The most answered jobs the dispatcher hands the emitter at once.
+const DONE_BATCH: usize = 64;
 
 /// A cached output up to this size waits for its turn in memory: the
 /// window of 16 × -j jobs then holds at most a few MiB.
@@ -657,7 +756,7 @@ fn halt_now() {
 fn emit(
     plan: &Plan,
     shared: &Shared,
-    done_rx: mpsc::Receiver<Done>,
+    done_rx: mpsc::Receiver<Vec<Done>>,
     mut joblog: Option<joblog::Writer>,
 ) -> anyhow::Result<u64> {
     let mut progress = Progress::new(plan.jobs, plan.quiet);
@@ -672,8 +771,8 @@ fn emit(
             counts.total = shared.total.get();
         }
         match received {
-            Ok(done) => {
-                pending.insert(done.index, done);
+            Ok(batch) => {
+                pending.extend(batch.into_iter().map(|done| (done.index, done)));
             }
             Err(_) if disconnected && pending.is_empty() => break,
             Err(_) => {}

@@ -7,9 +7,11 @@
 //! the line format.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
@@ -85,24 +87,82 @@ impl Event {
     }
 }
 
-impl Store {
-    /// Appends an event to the journal. Never fails: a journal that
-    /// cannot be written only costs a count.
-    pub fn record(&self, event: Event) {
+/// The open journal of a store, and the lines held back while a map
+/// runs (see [`Store::hold_journal`]).
+#[derive(Debug, Default)]
+pub struct Journal {
+    file: OnceLock<File>,
+    held: Mutex<Option<Vec<u8>>>,
+}
+
+/// Held lines are written once they reach this size.
+const HELD_MAX: usize = 16 * 1024;
+
+impl Journal {
+    fn write(&self, root: &Path, lines: &[u8]) {
         // Opened at the first record that can (the store may not exist
         // yet when a remote miss is recorded), then kept.
-        if self.journal.get().is_none() {
+        if self.file.get().is_none() {
             let opened = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o600)
-                .open(self.root().join("stats.log"));
+                .open(root.join("stats.log"));
             if let Ok(file) = opened {
-                let _ = self.journal.set(file);
+                let _ = self.file.set(file);
             }
         }
-        if let Some(mut file) = self.journal.get() {
-            let _ = file.write_all(event.line().as_bytes());
+        if let Some(mut file) = self.file.get() {
+            let _ = file.write_all(lines);
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let held = self.held.get_mut().map(Option::take);
+        if let (Some(file), Ok(Some(lines))) = (self.file.get(), held) {
+            let _ = (&*file).write_all(&lines);
+        }
+    }
+}
+
+impl Store {
+    /// Appends an event to the journal. Never fails: a journal that
+    /// cannot be written only costs a count.
+    pub fn record(&self, event: Event) {
+        let line = event.line();
+        let mut held = self.journal.held.lock().expect("journal");
+        match held.as_mut() {
+            Some(lines) => {
+                lines.extend_from_slice(line.as_bytes());
+                if lines.len() >= HELD_MAX {
+                    self.journal.write(self.root(), lines);
+                    lines.clear();
+                }
+            }
+            None => {
+                drop(held);
+                self.journal.write(self.root(), line.as_bytes());
+            }
+        }
+    }
+
+    /// From now on, hold the journal's lines and write them many at once
+    /// (a map's hits would otherwise cost a `write` each). Each write is
+    /// still one `write` of whole lines, so concurrent jl processes never
+    /// tear each other's. [`Store::flush_journal`] writes what is held.
+    pub fn hold_journal(&self) {
+        let mut held = self.journal.held.lock().expect("journal");
+        held.get_or_insert_with(Vec::new);
+    }
+
+    /// Writes the lines held so far.
+    pub fn flush_journal(&self) {
+        let mut held = self.journal.held.lock().expect("journal");
+        if let Some(lines) = held.as_mut().filter(|l| !l.is_empty()) {
+            self.journal.write(self.root(), lines);
+            lines.clear();
         }
     }
 }

@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::digest::{Digest, StatCache};
 use crate::store::{Blob, ENTRY_FORMAT, Entry};
@@ -33,7 +33,7 @@ const IN_MEMORY_BLOB: u64 = 1024 * 1024;
 pub struct Store {
     root: PathBuf,
     /// `stats.log`, kept open once opened (a map records many lines).
-    pub(super) journal: Arc<OnceLock<File>>,
+    pub(super) journal: Arc<super::journal::Journal>,
     /// Where this process's temp files go: `tmp/`, or a map's own
     /// directory below it (see [`Store::scratch`]).
     tmp: PathBuf,

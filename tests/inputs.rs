@@ -60,6 +60,29 @@ fn an_input_rewritten_while_the_command_runs_is_not_cached() {
 }
 
 #[test]
+fn a_file_deep_in_a_directory_input_rewritten_while_the_command_runs_is_not_cached() {
+    // A directory input is watched as one digest of every entry's
+    // identity: a file two levels down, same size, counts.
+    let env = TestEnv::new();
+    env.write("tree/sub/deep.txt", "v1\n");
+    env.write("tree/top.txt", "t\n");
+    let args = counted(
+        "touch started; while [ ! -e go ]; do sleep 0.01; done; cat \"$1\"/sub/deep.txt",
+        &["tree"],
+    );
+    let child = start(&env, &args);
+    meddle_then_go(&env, || {
+        env.write("tree/sub/deep.txt", "v2\n");
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "v2\n");
+    assert_says(&stderr(&out), "input 'tree' changed while the command ran");
+    assert!(env.entries().is_empty(), "nothing stored under v1's key");
+    env.write("tree/sub/deep.txt", "v1\n");
+    assert_eq!(stdout(&env.run(&args)), "v1\n");
+}
+
+#[test]
 fn an_input_deleted_before_the_command_reads_it_is_not_cached() {
     let env = TestEnv::new();
     env.write("in.txt", "v1\n");

@@ -95,7 +95,10 @@ fn a_maps_hits_and_misses_are_all_counted() {
     env.run_with_stdin(&map, items.as_bytes());
     env.run_with_stdin(&map, items.as_bytes());
     let s = json(&env.run(&["stats", "--json"]));
-    assert_eq!((s["hits"].as_u64(), s["misses"].as_u64()), (Some(700), Some(700)));
+    assert_eq!(
+        (s["hits"].as_u64(), s["misses"].as_u64()),
+        (Some(700), Some(700))
+    );
 }
 
 #[test]

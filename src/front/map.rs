@@ -458,7 +458,7 @@ fn execute(
     let (work_tx, work_rx) = mpsc::sync_channel::<Work>(plan.jobs);
     let work_rx = Arc::new(Mutex::new(work_rx));
     // Workers start as misses need them, up to -j.
-    let mut workers = Vec::new();
+    let workers = Mutex::new(Vec::new());
     // Worker N holds slot N (`{%}`) for every job it runs.
     let start_worker = |slot: usize| {
         let plan = Arc::clone(&plan);
@@ -476,92 +476,37 @@ fn execute(
             }
         })
     };
-
-    let mut exes: HashMap<OsString, Result<PathBuf, exec::SpawnError>> = HashMap::new();
-    let mut dispatched = 0u64;
-    // Jobs answered here (hits, jobs that cannot start) go to the emitter
-    // in batches, each one handoff between threads; a batch leaves before
-    // the dispatcher may wait for anything.
-    let mut answered: Vec<Done> = Vec::new();
-    let hand_over = |answered: &mut Vec<Done>| {
-        if !answered.is_empty() {
-            let _ = done_tx.send(std::mem::take(answered));
-        }
+    let items = Mutex::new(Numbered::new(items, plan.shard));
+    let exes = Mutex::new(HashMap::new());
+    let order = Mutex::new(InOrder::default());
+    let dispatcher = Dispatcher {
+        order: &order,
+        plan: &plan,
+        shared: &shared,
+        items: &items,
+        exes: &exes,
+        done_tx: &done_tx,
+        work_tx: &work_tx,
+        workers: &workers,
+        start_worker: &start_worker,
     };
-    let mut items = Numbered::new(items, plan.shard);
-    loop {
-        if answered.len() >= DONE_BATCH || items.items.may_wait() {
-            hand_over(&mut answered);
+    // Lookups run side by side: the main thread and one more thread per
+    // core (up to -j), so a map of hits uses every core.
+    let lookers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(plan.jobs)
+        .clamp(1, 8);
+    std::thread::scope(|scope| {
+        for _ in 1..lookers {
+            scope.spawn(|| dispatcher.run());
         }
-        let Some((index, seq, item)) = items.next() else {
-            break;
-        };
-        if shared.halting.load(Ordering::SeqCst) || exec::interrupted().is_some() {
-            break;
-        }
-        {
-            let mut n = shared.in_flight.lock().expect("window");
-            if *n >= shared.window {
-                hand_over(&mut answered);
-            }
-            while *n >= shared.window {
-                n = shared.drained.wait(n).expect("window");
-            }
-            *n += 1;
-        }
-        dispatched += 1;
-        let job = Prepared::new(&plan, index, seq, item);
-        if job.item.contains(&0) {
-            let message = "the item holds a NUL byte, which no argument can hold; use -0 to split items at NUL";
-            answered.push(failed_to_start(&job, crate::error::USAGE, message.into()));
-            continue;
-        }
-        let store_root = job.settings.store.as_ref().map(Store::root);
-        if let Some(why) = crate::key::misdeclared_outputs(&job.argv, &job.settings.key, store_root)
-        {
-            answered.push(failed_to_start(&job, crate::error::USAGE, why));
-            continue;
-        }
-        let exe = exes
-            .entry(job.argv[0].clone())
-            .or_insert_with(|| exec::resolve(&job.argv[0]));
-        let exe = match exe {
-            Ok(exe) => exe.clone(),
-            Err(e) => {
-                answered.push(failed_to_start(&job, e.code, e.message.clone()));
-                continue;
-            }
-        };
-        let action = run::prepare(&job.settings, &job.argv, &exe, None);
-        if let (Some(action), Some(store), false) =
-            (&action, &job.settings.store, job.settings.force)
-        {
-            if let Ok(hit) = run::find(&job.settings, store, action) {
-                let line = crate::key::shell_bytes(&job.argv);
-                if job.settings.verbose {
-                    run::log::cached(&String::from_utf8_lossy(&line), hit.entry.duration_ms);
-                }
-                let now = SystemTime::now();
-                // A hit whose output went meanwhile runs after all.
-                if let Some(done) = Done::hit(&job, line, hit, store, now, Duration::ZERO) {
-                    answered.push(done);
-                    continue;
-                }
-            }
-        }
-        hand_over(&mut answered);
-        if workers.len() < plan.jobs {
-            workers.push(start_worker(workers.len() + 1));
-        }
-        if work_tx.send((job, exe, action)).is_err() {
-            break;
-        }
-    }
-    hand_over(&mut answered);
-    let read_error = items.failed.take();
+        dispatcher.run();
+    });
+    let mut items = items.into_inner().expect("items");
+    let (dispatched, read_error) = (items.kept, items.failed.take());
     drop(work_tx);
     drop(done_tx);
-    for w in workers {
+    for w in workers.into_inner().expect("workers") {
         let _ = w.join();
     }
     let failed = emitter.join().expect("emitter panicked")?;
@@ -583,6 +528,176 @@ fn execute(
         return Ok(crate::error::code_of_failures(failed + 1));
     }
     Ok(crate::error::code_of_failures(failed))
+}
+
+/// What the threads that look items up share: each takes the next item,
+/// computes its key and replays a hit itself; a miss goes to a worker.
+struct Dispatcher<'a, W> {
+    plan: &'a Plan,
+    shared: &'a Shared,
+    items: &'a Mutex<Numbered>,
+    exes: &'a Mutex<HashMap<OsString, Result<PathBuf, exec::SpawnError>>>,
+    done_tx: &'a mpsc::Sender<Vec<Done>>,
+    work_tx: &'a mpsc::SyncSender<Work>,
+    /// Misses start in input order, as with GNU parallel, whichever
+    /// thread looked them up first.
+    order: &'a Mutex<InOrder>,
+    workers: &'a Mutex<Vec<std::thread::JoinHandle<()>>>,
+    start_worker: &'a W,
+}
+
+/// The jobs looked up out of order, waiting for the ones before them.
+#[derive(Default)]
+struct InOrder {
+    /// Every job below this index has been answered or sent to a worker.
+    next: u64,
+    waiting: BTreeMap<u64, Option<Work>>,
+}
+
+/// What looking a job up came to.
+enum Looked {
+    /// Answered here: a hit, or a job that cannot start.
+    Answered(Done),
+    Miss(Box<Work>),
+}
+
+impl<W: Fn(usize) -> std::thread::JoinHandle<()>> Dispatcher<'_, W> {
+    fn run(&self) {
+        let shared = self.shared;
+        // Jobs answered here go to the emitter in batches, each one
+        // handoff between threads; a batch leaves before this thread may
+        // wait for anything.
+        let mut answered: Vec<Done> = Vec::new();
+        let hand_over = |answered: &mut Vec<Done>| {
+            if !answered.is_empty() {
+                let _ = self.done_tx.send(std::mem::take(answered));
+            }
+        };
+        loop {
+            if answered.len() >= DONE_BATCH {
+                hand_over(&mut answered);
+            }
+            let next = {
+                let mut items = match self.items.try_lock() {
+                    Ok(items) => items,
+                    Err(_) => {
+                        hand_over(&mut answered);
+                        self.items.lock().expect("items")
+                    }
+                };
+                if items.items.may_wait() {
+                    hand_over(&mut answered);
+                }
+                items.next()
+            };
+            let Some((index, seq, item)) = next else {
+                break;
+            };
+            if shared.halting.load(Ordering::SeqCst) || exec::interrupted().is_some() {
+                break;
+            }
+            {
+                let mut n = shared.in_flight.lock().expect("window");
+                if *n >= shared.window {
+                    hand_over(&mut answered);
+                }
+                while *n >= shared.window {
+                    n = shared.drained.wait(n).expect("window");
+                }
+                *n += 1;
+            }
+            let miss = match self.look_up(Prepared::new(self.plan, index, seq, item)) {
+                Looked::Answered(done) => {
+                    answered.push(done);
+                    None
+                }
+                Looked::Miss(work) => {
+                    hand_over(&mut answered);
+                    Some(*work)
+                }
+            };
+            let started = self.start_in_order(index, miss, || hand_over(&mut answered));
+            if !started {
+                break;
+            }
+        }
+        hand_over(&mut answered);
+    }
+
+    fn look_up(&self, job: Prepared) -> Looked {
+        if job.item.contains(&0) {
+            let message = "the item holds a NUL byte, which no argument can hold; use -0 to split items at NUL";
+            return Looked::Answered(failed_to_start(&job, crate::error::USAGE, message.into()));
+        }
+        let store_root = job.settings.store.as_ref().map(Store::root);
+        if let Some(why) = crate::key::misdeclared_outputs(&job.argv, &job.settings.key, store_root)
+        {
+            return Looked::Answered(failed_to_start(&job, crate::error::USAGE, why));
+        }
+        let exe = self
+            .exes
+            .lock()
+            .expect("programs")
+            .entry(job.argv[0].clone())
+            .or_insert_with(|| exec::resolve(&job.argv[0]))
+            .as_ref()
+            .map(PathBuf::clone)
+            .map_err(|e| (e.code, e.message.clone()));
+        let exe = match exe {
+            Ok(exe) => exe,
+            Err((code, message)) => return Looked::Answered(failed_to_start(&job, code, message)),
+        };
+        let action = run::prepare(&job.settings, &job.argv, &exe, None);
+        if let (Some(action), Some(store), false) =
+            (&action, &job.settings.store, job.settings.force)
+        {
+            if let Ok(hit) = run::find(&job.settings, store, action) {
+                let line = crate::key::shell_bytes(&job.argv);
+                if job.settings.verbose {
+                    run::log::cached(&String::from_utf8_lossy(&line), hit.entry.duration_ms);
+                }
+                let now = SystemTime::now();
+                // A hit whose output went meanwhile runs after all.
+                if let Some(done) = Done::hit(&job, line, hit, store, now, Duration::ZERO) {
+                    return Looked::Answered(done);
+                }
+            }
+        }
+        Looked::Miss(Box::new((job, exe, action)))
+    }
+
+    /// Records that job `index` was looked up, and hands every miss whose
+    /// turn has come to the workers, in input order. False once the
+    /// workers are gone.
+    fn start_in_order(&self, index: u64, miss: Option<Work>, before_wait: impl FnOnce()) -> bool {
+        let mut order = match self.order.try_lock() {
+            Ok(order) => order,
+            Err(_) => {
+                before_wait();
+                self.order.lock().expect("order")
+            }
+        };
+        order.waiting.insert(index, miss);
+        loop {
+            let next = order.next;
+            let Some(miss) = order.waiting.remove(&next) else {
+                return true;
+            };
+            order.next += 1;
+            let Some(work) = miss else { continue };
+            {
+                let mut workers = self.workers.lock().expect("workers");
+                if workers.len() < self.plan.jobs {
+                    let slot = workers.len() + 1;
+                    workers.push((self.start_worker)(slot));
+                }
+            }
+            // Under the lock, so no other miss can overtake this one.
+            if self.work_tx.send(work).is_err() {
+                return false;
+            }
+        }
+    }
 }
 
 /// SIGPIPE's number, for the shell's 128 + N when stdout closed.

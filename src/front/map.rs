@@ -554,11 +554,13 @@ struct InOrder {
     waiting: BTreeMap<u64, Option<Work>>,
 }
 
-/// What looking a job up came to.
+/// What looking a job up came to (returned once, never kept: its size
+/// does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Looked {
     /// Answered here: a hit, or a job that cannot start.
     Answered(Done),
-    Miss(Box<Work>),
+    Miss(Work),
 }
 
 impl<W: Fn(usize) -> std::thread::JoinHandle<()>> Dispatcher<'_, W> {
@@ -613,7 +615,7 @@ impl<W: Fn(usize) -> std::thread::JoinHandle<()>> Dispatcher<'_, W> {
                 }
                 Looked::Miss(work) => {
                     hand_over(&mut answered);
-                    Some(*work)
+                    Some(work)
                 }
             };
             let started = self.start_in_order(index, miss, || hand_over(&mut answered));
@@ -663,7 +665,7 @@ impl<W: Fn(usize) -> std::thread::JoinHandle<()>> Dispatcher<'_, W> {
                 }
             }
         }
-        Looked::Miss(Box::new((job, exe, action)))
+        Looked::Miss((job, exe, action))
     }
 
     /// Records that job `index` was looked up, and hands every miss whose

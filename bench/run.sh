@@ -48,7 +48,7 @@ command -v hyperfine >/dev/null || { echo "bench: hyperfine is required" >&2; ex
 cargo build --release --locked --quiet
 jl=$repo/target/release/jl
 # The opt-in static build (README, "A static jl"), measured beside it.
-RUSTFLAGS='-C target-feature=+crt-static' \
+RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
   cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu
 jl_static=$repo/target/x86_64-unknown-linux-gnu/release/jl
 work=$(mktemp -d)

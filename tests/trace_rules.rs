@@ -404,3 +404,31 @@ fn a_call_that_fails_where_something_is_depends_on_its_absence() {
         ));
     }
 }
+
+#[test]
+fn an_output_another_process_only_saw_there_hits_after_it_is_rewritten() {
+    // gcc -o x.o: the driver readlinks x.o (it is there, not a link); `as`
+    // stats it and writes it anew. What the driver saw is its kind, and
+    // the identity was the writer's own look: a rewritten x.o still hits.
+    let t = Traced::new();
+    t.env.write("x.o", "old");
+    let script =
+        "readlink x.o; python3 -c \"import os; os.stat('x.o'); open('x.o', 'w').write('new')\"";
+    let first = t.script(&[], script);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    for _ in 0..3 {
+        t.script(&[], script);
+    }
+    assert_eq!(t.runs(), 1, "the rewritten x.o kept its kind: hits");
+    assert_eq!(std::fs::read_to_string(t.env.path("x.o")).unwrap(), "new");
+    // A process that saw its identity and did not write it still counts
+    // it so: a hand edit is a miss.
+    let make_like = "stat -c %s x.o >/dev/null; sh -c 'echo made > x.o'";
+    t.script(&[], make_like);
+    t.script(&[], make_like);
+    assert_eq!(
+        t.runs(),
+        3,
+        "x.o rewritten by another process: a miss once more"
+    );
+}

@@ -128,6 +128,8 @@ pub struct Seen {
     /// was seen decided whether the change happened at all.
     pub looked_by: Option<i32>,
     pub changed_by: Option<i32>,
+    /// The process that saw its identity (`stat`), when one did.
+    pub identity_by: Option<i32>,
 }
 
 impl Seen {
@@ -151,6 +153,7 @@ impl Seen {
             times_set: false,
             looked_by: None,
             changed_by: None,
+            identity_by: None,
         }
     }
 
@@ -158,7 +161,12 @@ impl Seen {
     /// at it first (`as` stats its output, then writes it; `rm` stats
     /// what it removes).
     pub fn changed_by_its_looker(&self) -> bool {
-        self.looked_by.is_some() && self.looked_by == self.changed_by
+        let first = self.looked_by.is_some() && self.looked_by == self.changed_by;
+        // Another process saw only that it was there (gcc's driver
+        // `readlink`s its output, `as` stats and rewrites it): the
+        // identity is the changer's own look, which counts by kind.
+        let identity = self.identity_by.is_some() && self.identity_by == self.changed_by;
+        first || identity
     }
 }
 
@@ -310,8 +318,16 @@ impl Accesses {
         };
         match self.paths.get_mut(&path) {
             None => {
+                let saw_identity = matches!(
+                    found,
+                    Before::Exists {
+                        identity: Some(_),
+                        ..
+                    }
+                );
                 let mut seen = Seen::new(found);
                 seen.looked_by = Some(pid);
+                seen.identity_by = saw_identity.then_some(pid);
                 self.paths.insert(path, seen);
             }
             // A later, closer look at what was only seen to be there.
@@ -322,7 +338,10 @@ impl Accesses {
                         identity: Some(now),
                         ..
                     },
-                ) if had.is_none() => *had = Some(now),
+                ) if had.is_none() => {
+                    *had = Some(now);
+                    seen.identity_by = Some(pid);
+                }
                 (Before::Read { stat_by, .. }, _) if how == Look::Stat => {
                     stat_by.get_or_insert(pid);
                 }

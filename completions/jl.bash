@@ -127,7 +127,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__explain)
-            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --no-stdin --json --help"
+            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --compress --no-stdin --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +186,10 @@ _jl() {
                     return 0
                     ;;
                 --remote-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -441,7 +445,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__map)
-            opts="-j -0 -a -q -i -o -v -h --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --help"
+            opts="-j -0 -a -q -i -o -v -h --jobs --null --arg-file --unordered --no-cache --quiet --joblog --halt --retries --timeout --dry-run --shard --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --compress --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -539,6 +543,10 @@ _jl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --compress)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -565,7 +573,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__run)
-            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --no-stdin --stale --warm --help"
+            opts="-i -o -v -n -h --input --output --env --no-auto-inputs --cwd --salt --ignore-arg --trace --trace-outputs --trace-ignore --store --ttl --cache-failures --force --verbose --log --remote --remote-read-only --remote-timeout --compress --no-stdin --stale --warm --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -624,6 +632,10 @@ _jl() {
                     return 0
                     ;;
                 --remote-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -50,6 +50,7 @@ complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_ind
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l compress -d 'Compress new blobs with zstd at LEVEL (0: off; 1, the default, is fast; up to 19). Blobs stay raw where that does not pay' -r
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l cwd -d 'Include the working directory in the key'
@@ -81,6 +82,7 @@ complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_ind
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l compress -d 'Compress new blobs with zstd at LEVEL (0: off; 1, the default, is fast; up to 19). Blobs stay raw where that does not pay' -r
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s 0 -l null -d 'Items are separated by NUL, not newline'
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l unordered -d 'Print output as jobs finish, not in input order'
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l no-cache -d 'Run without the store (nothing is read or written)'
@@ -120,6 +122,7 @@ complete -c jl -n "__fish_jl_using_subcommand explain" -l ttl -d 'Entries older 
 complete -c jl -n "__fish_jl_using_subcommand explain" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
+complete -c jl -n "__fish_jl_using_subcommand explain" -l compress -d 'Compress new blobs with zstd at LEVEL (0: off; 1, the default, is fast; up to 19). Blobs stay raw where that does not pay' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l cwd -d 'Include the working directory in the key'
 complete -c jl -n "__fish_jl_using_subcommand explain" -l trace -d 'Find inputs and outputs by watching the command\'s file system calls (ptrace): nothing needs declaring'

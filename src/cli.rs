@@ -165,6 +165,11 @@ pub struct CacheArgs {
     /// Give up on the remote after this long without an answer
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     pub remote_timeout: Duration,
+    /// Compress new blobs with zstd at LEVEL (0: off; 1, the default, is
+    /// fast; up to 19). Blobs stay raw where that does not pay
+    #[arg(long, env = "JL_COMPRESS", value_name = "LEVEL", default_value_t = crate::store::packed::DEFAULT_LEVEL,
+          value_parser = clap::value_parser!(i32).range(0..=crate::store::packed::MAX_LEVEL as i64))]
+    pub compress: i32,
 }
 
 #[derive(Debug, Args)]

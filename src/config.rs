@@ -116,6 +116,7 @@ pub fn settings(
     } else {
         (None, false)
     };
+    let store = store.map(|s| s.compressing(cache.compress));
     Settings {
         // A store that does not exist yet is made by the first commit, in
         // an empty directory: digests are not remembered on disk before.

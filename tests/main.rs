@@ -2,6 +2,7 @@
 
 mod util;
 
+mod compression;
 mod controls;
 mod faults;
 mod fidelity;

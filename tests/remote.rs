@@ -284,6 +284,44 @@ fn two_machines_share_results_through_redis() {
 }
 
 #[test]
+fn a_compressed_blob_travels_uncompressed() {
+    // Kept compressed in each store, the output crosses the remote as the
+    // command printed it: the remote's layout and names do not change.
+    let env = TestEnv::new();
+    let nginx = Nginx::start();
+    let run = [
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "echo x >> count; yes 'feature 0.25 0.50' | head -n 20000",
+        "sh",
+    ];
+    let first = on(&env, "a", &nginx.url, &run);
+    assert_eq!(first.stdout.len(), 20_000 * "feature 0.25 0.50\n".len());
+    let packed = |store: &str| {
+        crate::util::files_under(&env.path(store).join("objects"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "zst"))
+            .count()
+    };
+    assert_eq!(packed("a"), 1);
+    let on_server: Vec<Vec<u8>> = nginx
+        .files("cas")
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(
+        on_server.contains(&first.stdout),
+        "the server holds the raw output"
+    );
+    let second = on(&env, "b", &nginx.url, &run);
+    assert!(second.stdout == first.stdout);
+    assert_eq!(env.count("count"), 1, "machine b executed nothing");
+    assert_eq!(packed("b"), 1, "kept compressed on b too");
+}
+
+#[test]
 fn a_read_only_remote_is_used_but_never_written() {
     let env = TestEnv::new();
     let nginx = Nginx::start();

@@ -322,12 +322,20 @@ fn gc_and_clear_during_a_map_never_take_its_output() {
 
 #[test]
 fn an_output_a_map_cannot_show_fails_the_map_and_names_the_job() {
+    // Raw and compressed: the printer checks the pinned blob either way.
+    for level in ["0", "1"] {
+        an_output_a_map_cannot_show(level);
+    }
+}
+
+fn an_output_a_map_cannot_show(level: &str) {
     let env = TestEnv::new();
     // Job 2's output is cached; the map replays it while job 1 sleeps.
     let big = r#"head -c 9000 /dev/zero | tr '\0' x"#;
     let script = format!(r#"if [ "$1" = 1 ]; then sleep 3; else {big}; fi"#);
     let first = spawn_fed(
         env.jl()
+            .env("JL_COMPRESS", level)
             .args(["map", "-q", "--", "sh", "-c", &script, "sh"]),
         b"2\n",
     )
@@ -336,18 +344,19 @@ fn an_output_a_map_cannot_show_fails_the_map_and_names_the_job() {
     assert_eq!(first.stdout.len(), 9000);
     let child = spawn_fed(
         env.jl()
+            .env("JL_COMPRESS", level)
             .args(["map", "-q", "-j2", "--", "sh", "-c", &script, "sh"]),
         b"1\n2\n",
     );
     std::thread::sleep(std::time::Duration::from_millis(1000));
     // Tamper with the cached blob in place (its pin is the same file).
-    for blob in env.blobs() {
-        if std::fs::metadata(&blob).unwrap().len() == 9000 {
-            let mut perms = std::fs::metadata(&blob).unwrap().permissions();
-            perms.set_mode(0o644);
-            std::fs::set_permissions(&blob, perms).unwrap();
-            std::fs::write(&blob, "y".repeat(9000)).unwrap();
-        }
+    let blobs = env.blobs();
+    assert_eq!(blobs.len(), 1, "stdout's blob, raw or compressed");
+    for blob in blobs {
+        let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+        perms.set_mode(0o644);
+        std::fs::set_permissions(&blob, perms).unwrap();
+        std::fs::write(&blob, "y".repeat(9000)).unwrap();
     }
     let out = child.wait_with_output().unwrap();
     assert_ne!(out.status.code(), Some(0));

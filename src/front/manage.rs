@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::cli::{GcArgs, LsArgs, RmArgs, ShowArgs, SortBy, StatsArgs, StoreArgs, VerifyArgs};
 use crate::digest::Digest;
 use crate::store::local::{digest_of_path, scratch_in_use};
+use crate::store::packed;
 use crate::store::{Entry, Store, now_ms};
 use crate::store::{gc, journal};
 
@@ -233,7 +234,10 @@ struct Stats {
     store: String,
     entries: u64,
     blobs: u64,
+    /// What the entries and blobs take on disk, compressed or not.
     bytes: u64,
+    /// What they would take uncompressed.
+    original_bytes: u64,
     hits: u64,
     misses: u64,
     hit_rate: f64,
@@ -247,12 +251,23 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<i32> {
     let entries = store.entry_files();
     let blobs = store.blob_files();
     let bytes = entries.iter().chain(&blobs).map(|p| gc::file_len(p)).sum();
+    // What the blobs would take uncompressed (a compressed one's frame
+    // says; these counts are not trusted for anything else).
+    let original_bytes = entries
+        .iter()
+        .map(|p| gc::file_len(p))
+        .chain(blobs.iter().map(|p| match p.extension() {
+            Some(e) if e == packed::SUFFIX => packed::claimed_size(p).unwrap_or(0),
+            _ => gc::file_len(p),
+        }))
+        .sum();
     let lookups = journal.total_hits + journal.misses;
     let s = Stats {
         store: store.root().display().to_string(),
         entries: entries.len() as u64,
         blobs: blobs.len() as u64,
         bytes,
+        original_bytes,
         hits: journal.total_hits,
         misses: journal.misses,
         hit_rate: if lookups == 0 {
@@ -272,6 +287,14 @@ pub fn stats(args: StatsArgs) -> anyhow::Result<i32> {
     writeln!(out, "entries     {}", s.entries)?;
     writeln!(out, "blobs       {}", s.blobs)?;
     writeln!(out, "size        {}", bytesize::ByteSize(s.bytes))?;
+    if s.original_bytes > s.bytes {
+        writeln!(
+            out,
+            "compressed  from {} ({:.1}x)",
+            bytesize::ByteSize(s.original_bytes),
+            s.original_bytes as f64 / s.bytes.max(1) as f64
+        )?;
+    }
     writeln!(out, "hits        {}", s.hits)?;
     writeln!(out, "misses      {}", s.misses)?;
     writeln!(out, "hit rate    {:.1}%", s.hit_rate * 100.0)?;
@@ -384,6 +407,17 @@ struct VerifyReport {
     repaired: bool,
 }
 
+/// The digest of a blob file's content (decompressed to the size its
+/// frame claims, if it is compressed: a frame that lies cannot match).
+fn blob_digest(path: &std::path::Path) -> std::io::Result<Digest> {
+    let file = std::fs::File::open(path)?;
+    if path.extension().is_some_and(|e| e == packed::SUFFIX) {
+        let size = packed::claimed_size(path).ok_or(std::io::ErrorKind::InvalidData)?;
+        return crate::digest::hash_reader(packed::reader(&file, size)?).map(|(d, _)| d);
+    }
+    crate::digest::hash_reader(file).map(|(d, _)| d)
+}
+
 /// Re-hashes every blob and parses every entry; with `repair`, removes
 /// what is broken so it becomes a miss.
 fn check(store: &Store, repair: bool) -> VerifyReport {
@@ -395,9 +429,9 @@ fn check(store: &Store, repair: bool) -> VerifyReport {
     for path in store.blob_files() {
         r.blobs += 1;
         let ok = match (digest_of_path(&path), std::fs::symlink_metadata(&path)) {
-            (Some(d), Ok(m)) if m.file_type().is_file() => std::fs::File::open(&path)
-                .and_then(crate::digest::hash_reader)
-                .is_ok_and(|(got, _)| got == d),
+            (Some(d), Ok(m)) if m.file_type().is_file() => {
+                blob_digest(&path).is_ok_and(|got| got == d)
+            }
             _ => false,
         };
         if !ok {
@@ -424,7 +458,7 @@ fn check(store: &Store, repair: bool) -> VerifyReport {
                 let mut bad = false;
                 for d in e.blobs().map(|b| b.digest) {
                     let empty = d == Digest::of(b"");
-                    if !empty && (bad_blobs.contains(&d) || !store.object_path(&d).exists()) {
+                    if !empty && (bad_blobs.contains(&d) || !store.has_blob(&d)) {
                         r.missing_blobs
                             .push(format!("{} (entry {})", d, &e.key.hex()[..12]));
                         bad = true;

@@ -741,7 +741,7 @@ impl Done {
         let keep = |verified: Verified, blob: Blob| match verified {
             Verified::Bytes(bytes) if bytes.len() <= KEPT_OUTPUT => Some(Captured::Bytes(bytes)),
             Verified::Bytes(_) => store.pin(&blob).ok().map(|pin| Captured::Pinned(pin, blob)),
-            Verified::File(file) => {
+            Verified::File(file) | Verified::Packed(file, _) => {
                 // Pinned by name, then checked to be the file verified.
                 let pin = store.pin(&blob).ok()?;
                 let same = |m: std::fs::Metadata| (m.dev(), m.ino());

@@ -116,13 +116,14 @@ pub fn collect(
         if refs.get(digest).copied().unwrap_or(0) > 0 {
             continue;
         }
-        let path = store.object_path(digest);
-        let orphan_old = older_than(&path, ORPHAN_GRACE, now);
-        if (evicted_blobs.contains(digest) || orphan_old) && remove(&path, dry_run) {
-            report.blobs_removed += 1;
-            report.bytes_freed += size;
-            if !evicted_blobs.contains(digest) {
-                total = total.saturating_sub(*size);
+        for path in store.blob_forms(digest) {
+            let orphan_old = older_than(&path, ORPHAN_GRACE, now);
+            if (evicted_blobs.contains(digest) || orphan_old) && remove(&path, dry_run) {
+                report.blobs_removed += 1;
+                report.bytes_freed += size;
+                if !evicted_blobs.contains(digest) {
+                    total = total.saturating_sub(*size);
+                }
             }
         }
     }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::digest::{Digest, StatCache};
+use crate::store::packed;
 use crate::store::{Blob, ENTRY_FORMAT, Entry};
 
 /// Version of the directory layout, written to `VERSION`.
@@ -37,6 +38,8 @@ pub struct Store {
     /// Where this process's temp files go: `tmp/`, or a map's own
     /// directory below it (see [`Store::scratch`]).
     tmp: PathBuf,
+    /// The zstd level new blobs are compressed at (0: none).
+    compress: i32,
 }
 
 /// The result of looking a key up.
@@ -51,7 +54,10 @@ pub enum Lookup {
 /// The verified content of a blob, ready to be written out.
 pub enum Verified {
     Bytes(Vec<u8>),
+    /// A raw blob, read from its start.
     File(File),
+    /// A compressed blob of this many bytes, decompressed as it is written.
+    Packed(File, u64),
 }
 
 impl Verified {
@@ -59,6 +65,26 @@ impl Verified {
         match self {
             Verified::Bytes(b) => out.write_all(&b),
             Verified::File(mut f) => io::copy(&mut f, out).map(drop),
+            Verified::Packed(f, size) => io::copy(&mut packed::reader(&f, size)?, out).map(drop),
+        }
+    }
+}
+
+/// A blob's content as a file of its own (see [`Store::raw_blob`]).
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+pub enum RawBlob {
+    /// The blob file itself.
+    Stored(PathBuf),
+    /// A compressed blob's content, in a temp file removed on drop.
+    Unpacked(tempfile::TempPath),
+}
+
+impl RawBlob {
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub fn path(&self) -> &Path {
+        match self {
+            RawBlob::Stored(path) => path,
+            RawBlob::Unpacked(path) => path,
         }
     }
 }
@@ -143,6 +169,16 @@ impl Store {
             tmp: root.join("tmp"),
             root,
             journal: Arc::default(),
+            compress: packed::DEFAULT_LEVEL,
+        }
+    }
+
+    /// The same store, compressing new blobs at zstd `level` (0: not at
+    /// all). Blobs already stored are read whatever level wrote them.
+    pub fn compressing(self, level: i32) -> Store {
+        Store {
+            compress: level,
+            ..self
         }
     }
 
@@ -173,14 +209,25 @@ impl Store {
     /// no eviction can take it before it has been shown; the link goes
     /// when the returned path is dropped.
     pub fn pin(&self, blob: &Blob) -> io::Result<tempfile::TempPath> {
-        self.link_into_tmp(&self.object_path(&blob.digest))
+        match self.link_into_tmp(&self.object_path(&blob.digest), false) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.link_into_tmp(&self.packed_path(&blob.digest), true)
+            }
+            pinned => pinned,
+        }
     }
 
     /// A hard link to `file` in this store's temp directory, removed when
-    /// the returned path is dropped.
-    fn link_into_tmp(&self, file: &Path) -> io::Result<tempfile::TempPath> {
+    /// the returned path is dropped; named `*.zst` for a compressed blob.
+    fn link_into_tmp(&self, file: &Path, packed: bool) -> io::Result<tempfile::TempPath> {
+        let suffix = if packed {
+            format!(".{}", packed::SUFFIX)
+        } else {
+            String::new()
+        };
         let link = tempfile::Builder::new()
             .prefix(".jl-pin")
+            .suffix(&suffix)
             .make_in(&self.tmp, |path| fs::hard_link(file, path))?;
         Ok(link.into_temp_path())
     }
@@ -244,6 +291,24 @@ impl Store {
     pub fn object_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// Where the blob `digest` is kept compressed.
+    pub fn packed_path(&self, digest: &Digest) -> PathBuf {
+        let mut path = self.object_path(digest).into_os_string();
+        path.push(".");
+        path.push(packed::SUFFIX);
+        path.into()
+    }
+
+    /// Both places a blob may be kept: raw, compressed.
+    pub fn blob_forms(&self, digest: &Digest) -> [PathBuf; 2] {
+        [self.object_path(digest), self.packed_path(digest)]
+    }
+
+    /// Whether the blob `digest` is stored, raw or compressed.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_forms(digest).iter().any(|p| p.exists())
     }
 
     /// Reads the entry for `key`. Never fails: trouble is a miss or corrupt.
@@ -406,13 +471,24 @@ impl Store {
     }
 
     /// Moves a finished temp file into `objects/` under its digest.
+    /// Compressed first when that pays (see [`packed`]); the other form,
+    /// if a store written with another level holds it, goes.
     fn publish(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> io::Result<()> {
+        let size = tmp.as_file().metadata()?.len();
+        let (tmp, target, other) =
+            match packed::compress(tmp.as_file(), size, self.compress, &self.tmp)? {
+                Some(packed) => (packed, self.packed_path(digest), self.object_path(digest)),
+                None => (tmp, self.object_path(digest), self.packed_path(digest)),
+            };
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o444))?;
-        let target = self.object_path(digest);
         // Always rename, even over an existing blob: that refreshes its
         // mtime, which `gc` reads as "recently referenced".
-        persist_into_fan(tmp, &target)
+        persist_into_fan(tmp, &target)?;
+        match fs::remove_file(other) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Copies a file into the store (reflink where possible) and returns
@@ -455,7 +531,7 @@ impl Store {
         let mut pinned = None;
         if let Some(file) = writer.file.take() {
             if pin {
-                pinned = Some(self.link_into_tmp(file.path())?);
+                pinned = Some(self.link_into_tmp(file.path(), false)?);
             }
             self.publish(file, &digest)?;
         }
@@ -497,12 +573,73 @@ impl Store {
         if blob.size == 0 && blob.digest == Blob::empty().digest {
             return Ok(Verified::Bytes(Vec::new()));
         }
-        self.verify(self.open_object(&blob.digest)?, blob)
+        match open_no_follow(&self.object_path(&blob.digest)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.verify_packed(open_no_follow(&self.packed_path(&blob.digest))?, blob)
+            }
+            file => self.verify(file?, blob),
+        }
     }
 
     /// As [`Store::read_blob`], for a blob pinned at `path`.
     pub fn read_pinned(&self, path: &Path, blob: &Blob) -> io::Result<Verified> {
-        self.verify(open_no_follow(path)?, blob)
+        let file = open_no_follow(path)?;
+        if path.extension().is_some_and(|e| e == packed::SUFFIX) {
+            self.verify_packed(file, blob)
+        } else {
+            self.verify(file, blob)
+        }
+    }
+
+    /// A blob's content as a file of its own: the blob file, or for a
+    /// compressed blob its verified content in a temp file (the remote
+    /// stores what a run produced, uncompressed).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub fn raw_blob(&self, blob: &Blob) -> io::Result<RawBlob> {
+        let raw = self.object_path(&blob.digest);
+        if raw.exists() {
+            return Ok(RawBlob::Stored(raw));
+        }
+        let verified = self.read_blob(blob)?;
+        let mut tmp = self.temp_file()?;
+        verified.write_to(&mut tmp)?;
+        Ok(RawBlob::Unpacked(tmp.into_temp_path()))
+    }
+
+    /// Checks a compressed blob: its content, decompressed to exactly the
+    /// recorded size, must match the digest. A large one is checked once
+    /// per identity of its file (the stat cache remembers it, as for a raw
+    /// blob); a small one is kept in memory.
+    fn verify_packed(&self, file: File, blob: &Blob) -> io::Result<Verified> {
+        let wrong = |e: io::Error| corrupt(blob, &e.to_string());
+        if blob.size <= IN_MEMORY_BLOB {
+            let mut bytes = Vec::with_capacity(blob.size as usize);
+            packed::reader(&file, blob.size)?
+                .read_to_end(&mut bytes)
+                .map_err(wrong)?;
+            if Digest::of(&bytes) != blob.digest {
+                return Err(corrupt(blob, "does not match its digest"));
+            }
+            return Ok(Verified::Bytes(bytes));
+        }
+        let meta = file.metadata()?;
+        let mut id = b"jl verified packed blob".to_vec();
+        for n in crate::digest::identity(&meta) {
+            id.extend_from_slice(&n.to_le_bytes());
+        }
+        let id = Digest::of(&id);
+        let stat = self.stat_cache();
+        if stat.remembered(&id) != Some(blob.digest) {
+            let (digest, _) =
+                crate::digest::hash_reader(packed::reader(&file, blob.size)?).map_err(wrong)?;
+            if digest != blob.digest {
+                return Err(corrupt(blob, "does not match its digest"));
+            }
+            if !crate::digest::is_racy(&meta) {
+                stat.remember(&id, digest);
+            }
+        }
+        Ok(Verified::Packed(file, blob.size))
     }
 
     fn verify(&self, file: File, blob: &Blob) -> io::Result<Verified> {
@@ -524,10 +661,6 @@ impl Store {
         Ok(Verified::File(file))
     }
 
-    fn open_object(&self, digest: &Digest) -> io::Result<File> {
-        open_no_follow(&self.object_path(digest))
-    }
-
     /// Restores an output file's verified blob to `target` with its mode:
     /// written to a temp name beside it and renamed, so a reader never
     /// sees half a file. The restored file gets the current time as mtime
@@ -546,7 +679,7 @@ impl Store {
             let source = self.read_blob(blob)?;
             let cloned = match &source {
                 Verified::File(f) => rustix::fs::ioctl_ficlone(tmp.as_file(), f).is_ok(),
-                Verified::Bytes(_) => false,
+                Verified::Bytes(_) | Verified::Packed(..) => false,
             };
             if !cloned {
                 source.write_to(&mut tmp.as_file())?;
@@ -581,7 +714,11 @@ impl Store {
 
     /// Removes a blob (a corrupt one, or an unreferenced one).
     pub fn remove_blob(&self, digest: &Digest) -> io::Result<()> {
-        fs::remove_file(self.object_path(digest))
+        let [raw, packed] = self.blob_forms(digest);
+        match (fs::remove_file(raw), fs::remove_file(packed)) {
+            (Ok(()), _) | (_, Ok(())) => Ok(()),
+            (Err(e), _) => Err(e),
+        }
     }
 }
 

@@ -2,14 +2,15 @@
 //!
 //! There is one backend today, the on-disk content-addressed store in
 //! [`local`]. Entries are small JSON files naming blobs by digest; blobs are
-//! immutable files named by their BLAKE3 digest. [`remote`] layers a
-//! shared HTTP cache under it.
+//! immutable files named by their BLAKE3 digest, compressed when that pays
+//! ([`packed`]). [`remote`] layers a shared HTTP cache under it.
 
 pub mod gc;
 pub mod journal;
 pub mod ledger;
 pub mod local;
 pub mod manifest;
+pub mod packed;
 #[cfg(feature = "remote")]
 pub mod remote;
 #[cfg(not(feature = "remote"))]

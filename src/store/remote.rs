@@ -195,7 +195,7 @@ impl Remote {
         }
         let mut bytes = text.len() as u64;
         for blob in remote.entry.blobs() {
-            if blob.size == 0 || store.object_path(&blob.digest).exists() {
+            if blob.size == 0 || store.has_blob(&blob.digest) {
                 continue;
             }
             let sha = remote
@@ -243,14 +243,21 @@ impl Remote {
             if blob.size == 0 || cas.contains_key(&blob.digest.hex()) {
                 continue;
             }
-            let path = store.object_path(&blob.digest);
-            let Ok(sha) = sha256_of(&path) else {
+            // The remote keeps what the run produced: a compressed blob
+            // travels uncompressed.
+            let raw = store.raw_blob(&blob);
+            let Ok(sha) = raw
+                .as_ref()
+                .map_err(drop)
+                .and_then(|r| sha256_of(r.path()).map_err(drop))
+            else {
                 // Gone locally (a gc ran meanwhile): upload nothing rather
                 // than an entry without its blob.
                 return Ok(bytes);
             };
+            let raw = raw.expect("read just now");
             if !self.exists(&format!("cas/{sha}"))? {
-                self.put(&format!("cas/{sha}"), Payload::File(&path))?;
+                self.put(&format!("cas/{sha}"), Payload::File(raw.path()))?;
                 bytes += blob.size;
             }
             cas.insert(blob.digest.hex(), sha);

@@ -236,6 +236,45 @@ done
 warm=("${builds[@]:1}" "make (no cache)=$mk CC=gcc")
 bench "10b. the same build after make clean, warm" "$slow_runs" --prepare "$clean" -- "${warm[@]}"
 
+# 11. What compression saves: the same outputs stored raw (JL_COMPRESS=0)
+# and at the default level, in bytes the store takes (jl stats).
+echo "bench: store size" >&2
+stored() { JL_STORE=$1 "$jl" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"])'; }
+sizes() {
+  local case=$1
+  shift
+  local level name
+  for level in 1 0; do
+    rm -rf "$work/size-$level"
+    JL_STORE=$work/size-$level JL_COMPRESS=$level "$@" >/dev/null
+    name="jl, compressed (bytes)"
+    ((level == 0)) && name="raw, JL_COMPRESS=0 (bytes)"
+    row "$case" "$name" "$(stored "$work/size-$level")"
+  done
+}
+find /usr/share/common-licenses -type f | sort >all-licenses.txt
+head -n "$((pics / 5 + 2))" all-licenses.txt >licenses.txt
+sizes "11a. store size, the quick start's feature lines" "$jl" map -q -j2 -a licenses.txt -- sh "$repo/examples/features.sh"
+ls build10/*.c >sources.txt
+sizes "11b. store size, assembly of $build_files C files" "$jl" map -q -j2 -a sources.txt -- gcc -O2 -S -o - {}
+sizes "11c. store size, license texts numbered" "$jl" map -q -j2 -a licenses.txt -- cat -n {}
+if [[ -x /usr/bin/convert ]]; then
+  sizes "11d. store size, $pics JPEG thumbnails" "$jl" map -q -j2 -a pics.txt -- /usr/bin/convert {} -resize 50% jpg:-
+fi
+
+# 12. What compression costs a hit: a 1 MiB text output and a JPEG,
+# replayed from a raw store and from a compressed one.
+{ yes 'feature 0.25 0.50 0.75' || true; } | head -c 1048576 >text.txt
+cp pics/1.jpg pic.jpg 2>/dev/null || head -c 300000 /dev/urandom >pic.jpg
+for f in text.txt pic.jpg; do
+  for level in 0 1; do
+    JL_STORE=$work/hit-$level JL_COMPRESS=$level "$jl" run -- cat $f >/dev/null
+  done
+  bench "12. hit replaying $f ($(stat -c %s $f) bytes)" "$runs" --warmup 3 -- \
+    "jl run, compressed=env JL_STORE=$work/hit-1 $jl run -- cat $f" \
+    "raw=env JL_STORE=$work/hit-0 $jl run -- cat $f"
+done
+
 # --- report ------------------------------------------------------------
 versions() {
   local t
@@ -265,7 +304,7 @@ for line in open(sys.argv[1]):
 
 def fmt(tool, v):
     if "bytes" in tool:
-        return f"{v / 2**20:.1f} MiB"
+        return f"{v / 2**20:.1f} MiB" if v >= 2**20 else f"{v / 2**10:.1f} KiB"
     return f"{v * 1000:.2f} ms" if v < 1 else f"{v:.2f} s"
 
 print("Medians; **× jl** is the tool's time over jl's time in the same case")
@@ -278,7 +317,8 @@ for case, rows in cases.items():
     n = next((int(w) for w in case.split() if w.isdigit() and "jobs" in case), None)
     for tool, v in rows:
         rate = f"{n / v:,.0f}" if n and "bytes" not in tool else ""
-        ratio = f"{v / jl:.2f}" if jl and not tool.startswith("jl") and "bytes" not in tool else ""
+        sized = "bytes" not in tool or "store size" in case
+        ratio = f"{v / jl:.2f}" if jl and not tool.startswith("jl") and sized else ""
         name = tool.replace("|", "\\|")
         print(f"| {case} | {name} | {fmt(tool, v)} | {rate} | {ratio} |")
 EOF

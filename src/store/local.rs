@@ -547,7 +547,16 @@ impl Store {
     pub fn commit(&self, entry: &Entry) -> io::Result<u64> {
         let json = serde_json::to_vec(entry).map_err(io::Error::other)?;
         self.write_small(&json, &self.action_path(&entry.key))?;
-        Ok(json.len() as u64 + entry.blobs().map(|b| b.size).sum::<u64>())
+        Ok(json.len() as u64 + entry.blobs().map(|b| self.stored_size(&b)).sum::<u64>())
+    }
+
+    /// What a blob takes in the store: its compressed size if it is kept
+    /// compressed (`JL_MAX_SIZE` counts that), else its size.
+    fn stored_size(&self, blob: &Blob) -> u64 {
+        if blob.size == 0 {
+            return 0;
+        }
+        fs::metadata(self.packed_path(&blob.digest)).map_or(blob.size, |m| m.len())
     }
 
     /// Marks an entry as just used (its file's mtime is "last used").
@@ -613,10 +622,7 @@ impl Store {
     fn verify_packed(&self, file: File, blob: &Blob) -> io::Result<Verified> {
         let wrong = |e: io::Error| corrupt(blob, &e.to_string());
         if blob.size <= IN_MEMORY_BLOB {
-            let mut bytes = Vec::with_capacity(blob.size as usize);
-            packed::reader(&file, blob.size)?
-                .read_to_end(&mut bytes)
-                .map_err(wrong)?;
+            let bytes = packed::unpack(&file, blob.size).map_err(wrong)?;
             if Digest::of(&bytes) != blob.digest {
                 return Err(corrupt(blob, "does not match its digest"));
             }

@@ -66,6 +66,26 @@ pub fn reader(file: &File, size: u64) -> io::Result<impl Read + '_> {
     })
 }
 
+/// The content of a small compressed blob, decompressed in one call into
+/// a buffer of exactly `size` bytes (no stream, no window to allocate: a
+/// hit replays it at about the cost of reading it raw).
+pub fn unpack(file: &File, size: u64) -> io::Result<Vec<u8>> {
+    let most = zstd::zstd_safe::compress_bound(size as usize) as u64 + 64;
+    let mut frame = Vec::new();
+    Positional { file, at: 0 }
+        .take(most + 1)
+        .read_to_end(&mut frame)?;
+    if frame.len() as u64 > most {
+        return Err(invalid("is larger than any frame of its size"));
+    }
+    let content = zstd::bulk::decompress(&frame, size as usize)
+        .map_err(|e| invalid(&format!("cannot be read ({e})")))?;
+    if content.len() as u64 != size {
+        return Err(invalid("does not hold its recorded size"));
+    }
+    Ok(content)
+}
+
 /// The uncompressed size a compressed blob's frame claims (for `jl
 /// stats`; never trusted for anything else).
 pub fn claimed_size(path: &Path) -> Option<u64> {
@@ -177,17 +197,20 @@ mod tests {
         let text = b"abcabcabc".repeat(1000);
         let tmp = packed(&text, 3).unwrap();
         let n = text.len() as u64;
-        // A frame longer or shorter than the entry says is refused.
+        // A frame longer or shorter than the entry says is refused, by
+        // the stream and by the one-call reader.
         assert!(unpack(tmp.as_file(), n - 1).is_err());
         assert!(unpack(tmp.as_file(), n + 1).is_err());
+        assert!(super::unpack(tmp.as_file(), n - 1).is_err());
+        assert!(super::unpack(tmp.as_file(), n + 1).is_err());
+        assert_eq!(super::unpack(tmp.as_file(), n).unwrap(), text);
         // A truncated frame, garbage, and an empty file are refused.
         let whole = std::fs::read(tmp.path()).unwrap();
         let cut = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(cut.path(), &whole[..whole.len() / 2]).unwrap();
-        assert!(unpack(cut.as_file(), n).is_err());
-        std::fs::write(cut.path(), b"not a zstd frame at all").unwrap();
-        assert!(unpack(cut.as_file(), n).is_err());
-        std::fs::write(cut.path(), b"").unwrap();
-        assert!(unpack(cut.as_file(), n).is_err());
+        for bad in [&whole[..whole.len() / 2], b"not a zstd frame at all", b""] {
+            std::fs::write(cut.path(), bad).unwrap();
+            assert!(unpack(cut.as_file(), n).is_err());
+            assert!(super::unpack(cut.as_file(), n).is_err());
+        }
     }
 }

@@ -215,3 +215,23 @@ fn zstd_frame(env: &TestEnv, text: &[u8]) -> Vec<u8> {
     assert_eq!(frames.len(), 1);
     std::fs::read(&frames[0]).unwrap()
 }
+
+#[test]
+fn a_blob_kept_raw_and_compressed_is_read_counted_and_collected_whole() {
+    // Runs at different levels can each store the same output: both forms
+    // stay (removing one could race with a writer removing the other).
+    let env = TestEnv::new();
+    let args = counted(&features(3000), &[]);
+    let raw = env.jl().env("JL_COMPRESS", "0").args(&args).output().unwrap();
+    let mut forced = args.clone();
+    forced.insert(1, "--force".to_string());
+    env.run(&forced);
+    assert_eq!(env.blobs().len(), 2, "one raw, one compressed");
+    assert_eq!(packed_blobs(&env).len(), 1);
+    assert!(env.run(&args).stdout == raw.stdout);
+    assert_eq!(env.count("count"), 2, "then a hit");
+    assert!(env.run(&["verify"]).status.success());
+    let gc = env.run(&["gc", "--max-size", "0"]);
+    assert!(gc.status.success());
+    assert!(env.blobs().is_empty(), "both forms collected");
+}

@@ -67,11 +67,14 @@ pub fn collect(
         .map(|(used, e, p)| (used, p, e))
         .collect();
     entries.sort_by_key(|(used, _, _)| *used);
-    let blob_sizes: HashMap<Digest, u64> = store
-        .blob_files()
-        .iter()
-        .filter_map(|p| Some((digest_of_path(p)?, file_len(p))))
-        .collect();
+    // A blob may be kept raw and compressed at once (runs at different
+    // levels): it takes both.
+    let mut blob_sizes: HashMap<Digest, u64> = HashMap::new();
+    for path in store.blob_files() {
+        if let Some(digest) = digest_of_path(&path) {
+            *blob_sizes.entry(digest).or_default() += file_len(&path);
+        }
+    }
     let mut refs: HashMap<Digest, u32> = HashMap::new();
     for (_, _, e) in &entries {
         for d in e.iter().flat_map(|e| e.blobs().map(|b| b.digest)) {
@@ -112,17 +115,21 @@ pub fn collect(
             }
         }
     }
-    for (digest, size) in &blob_sizes {
+    for digest in blob_sizes.keys() {
         if refs.get(digest).copied().unwrap_or(0) > 0 {
             continue;
         }
         for path in store.blob_forms(digest) {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue; // this form is not kept
+            };
+            let size = meta.len();
             let orphan_old = older_than(&path, ORPHAN_GRACE, now);
             if (evicted_blobs.contains(digest) || orphan_old) && remove(&path, dry_run) {
                 report.blobs_removed += 1;
                 report.bytes_freed += size;
                 if !evicted_blobs.contains(digest) {
-                    total = total.saturating_sub(*size);
+                    total = total.saturating_sub(size);
                 }
             }
         }

@@ -470,25 +470,22 @@ impl Store {
         BlobWriter::new_in(self.tmp_dir())
     }
 
-    /// Moves a finished temp file into `objects/` under its digest.
-    /// Compressed first when that pays (see [`packed`]); the other form,
-    /// if a store written with another level holds it, goes.
+    /// Moves a finished temp file into `objects/` under its digest,
+    /// compressed first when that pays (see [`packed`]). A blob written
+    /// raw and compressed by runs at different levels is kept in both
+    /// forms: removing one here could race with another writer removing
+    /// the other, and lose both.
     fn publish(&self, tmp: tempfile::NamedTempFile, digest: &Digest) -> io::Result<()> {
         let size = tmp.as_file().metadata()?.len();
-        let (tmp, target, other) =
-            match packed::compress(tmp.as_file(), size, self.compress, &self.tmp)? {
-                Some(packed) => (packed, self.packed_path(digest), self.object_path(digest)),
-                None => (tmp, self.object_path(digest), self.packed_path(digest)),
-            };
+        let (tmp, target) = match packed::compress(tmp.as_file(), size, self.compress, &self.tmp)? {
+            Some(packed) => (packed, self.packed_path(digest)),
+            None => (tmp, self.object_path(digest)),
+        };
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o444))?;
         // Always rename, even over an existing blob: that refreshes its
         // mtime, which `gc` reads as "recently referenced".
-        persist_into_fan(tmp, &target)?;
-        match fs::remove_file(other) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        persist_into_fan(tmp, &target)
     }
 
     /// Copies a file into the store (reflink where possible) and returns

@@ -222,7 +222,12 @@ fn a_blob_kept_raw_and_compressed_is_read_counted_and_collected_whole() {
     // stay (removing one could race with a writer removing the other).
     let env = TestEnv::new();
     let args = counted(&features(3000), &[]);
-    let raw = env.jl().env("JL_COMPRESS", "0").args(&args).output().unwrap();
+    let raw = env
+        .jl()
+        .env("JL_COMPRESS", "0")
+        .args(&args)
+        .output()
+        .unwrap();
     let mut forced = args.clone();
     forced.insert(1, "--force".to_string());
     env.run(&forced);

@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'jl' -ScriptBlock {
             [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove entries')
             [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Remove everything in the store')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Re-hash every blob and parse every entry')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Draw a run''s timeline, cache hits and slowest jobs as an HTML page')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write completions and man pages (for packaging and CI)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -198,6 +199,16 @@ Register-ArgumentCompleter -Native -CommandName 'jl' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'jl;report' {
+            [CompletionResult]::new('--joblog', '--joblog', [CompletionResultType]::ParameterName, 'A joblog of jl map --joblog (or GNU parallel''s --joblog)')
+            [CompletionResult]::new('--log', '--log', [CompletionResultType]::ParameterName, 'A log of JL_LOG / --log (rows of every jl process that wrote it)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the page to FILE instead of stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the page to FILE instead of stdout')
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'jl;generate' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -214,6 +225,7 @@ Register-ArgumentCompleter -Native -CommandName 'jl' -ScriptBlock {
             [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Remove entries')
             [CompletionResult]::new('clear', 'clear', [CompletionResultType]::ParameterValue, 'Remove everything in the store')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Re-hash every blob and parse every entry')
+            [CompletionResult]::new('report', 'report', [CompletionResultType]::ParameterValue, 'Draw a run''s timeline, cache hits and slowest jobs as an HTML page')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write completions and man pages (for packaging and CI)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -246,6 +258,9 @@ Register-ArgumentCompleter -Native -CommandName 'jl' -ScriptBlock {
             break
         }
         'jl;help;verify' {
+            break
+        }
+        'jl;help;report' {
             break
         }
         'jl;help;generate' {

@@ -37,6 +37,9 @@ _jl() {
             jl,map)
                 cmd="jl__subcmd__map"
                 ;;
+            jl,report)
+                cmd="jl__subcmd__report"
+                ;;
             jl,rm)
                 cmd="jl__subcmd__rm"
                 ;;
@@ -73,6 +76,9 @@ _jl() {
             jl__subcmd__help,map)
                 cmd="jl__subcmd__help__subcmd__map"
                 ;;
+            jl__subcmd__help,report)
+                cmd="jl__subcmd__help__subcmd__report"
+                ;;
             jl__subcmd__help,rm)
                 cmd="jl__subcmd__help__subcmd__rm"
                 ;;
@@ -95,7 +101,7 @@ _jl() {
 
     case "${cmd}" in
         jl)
-            opts="-h -V --help --version run map ls show stats explain gc rm clear verify generate help"
+            opts="-h -V --help --version run map ls show stats explain gc rm clear verify report generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,7 +247,7 @@ _jl() {
             return 0
             ;;
         jl__subcmd__help)
-            opts="run map ls show stats explain gc rm clear verify generate help"
+            opts="run map ls show stats explain gc rm clear verify report generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -339,6 +345,20 @@ _jl() {
             return 0
             ;;
         jl__subcmd__help__subcmd__map)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jl__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -544,6 +564,40 @@ _jl() {
                     return 0
                     ;;
                 --compress)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jl__subcmd__report)
+            opts="-o -h --joblog --log --output --store --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --joblog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

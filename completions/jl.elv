@@ -32,6 +32,7 @@ set edit:completion:arg-completer[jl] = {|@words|
             cand rm 'Remove entries'
             cand clear 'Remove everything in the store'
             cand verify 'Re-hash every blob and parse every entry'
+            cand report 'Draw a run''s timeline, cache hits and slowest jobs as an HTML page'
             cand generate 'Write completions and man pages (for packaging and CI)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -184,6 +185,15 @@ set edit:completion:arg-completer[jl] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'jl;report'= {
+            cand --joblog 'A joblog of jl map --joblog (or GNU parallel''s --joblog)'
+            cand --log 'A log of JL_LOG / --log (rows of every jl process that wrote it)'
+            cand -o 'Write the page to FILE instead of stdout'
+            cand --output 'Write the page to FILE instead of stdout'
+            cand --store 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'jl;generate'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -199,6 +209,7 @@ set edit:completion:arg-completer[jl] = {|@words|
             cand rm 'Remove entries'
             cand clear 'Remove everything in the store'
             cand verify 'Re-hash every blob and parse every entry'
+            cand report 'Draw a run''s timeline, cache hits and slowest jobs as an HTML page'
             cand generate 'Write completions and man pages (for packaging and CI)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -221,6 +232,8 @@ set edit:completion:arg-completer[jl] = {|@words|
         &'jl;help;clear'= {
         }
         &'jl;help;verify'= {
+        }
+        &'jl;help;report'= {
         }
         &'jl;help;generate'= {
         }

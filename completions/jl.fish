@@ -36,6 +36,7 @@ complete -c jl -n "__fish_jl_needs_command" -f -a "gc" -d 'Evict entries (least 
 complete -c jl -n "__fish_jl_needs_command" -f -a "rm" -d 'Remove entries'
 complete -c jl -n "__fish_jl_needs_command" -f -a "clear" -d 'Remove everything in the store'
 complete -c jl -n "__fish_jl_needs_command" -f -a "verify" -d 'Re-hash every blob and parse every entry'
+complete -c jl -n "__fish_jl_needs_command" -f -a "report" -d 'Draw a run\'s timeline, cache hits and slowest jobs as an HTML page'
 complete -c jl -n "__fish_jl_needs_command" -f -a "generate" -d 'Write completions and man pages (for packaging and CI)'
 complete -c jl -n "__fish_jl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -s i -l input -d 'An input file or directory (hashed by content; repeatable)' -r -F
@@ -147,19 +148,25 @@ complete -c jl -n "__fish_jl_using_subcommand verify" -l store -d 'The store dir
 complete -c jl -n "__fish_jl_using_subcommand verify" -l repair -d 'Remove corrupt entries and blobs so they become misses'
 complete -c jl -n "__fish_jl_using_subcommand verify" -l json
 complete -c jl -n "__fish_jl_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c jl -n "__fish_jl_using_subcommand report" -l joblog -d 'A joblog of jl map --joblog (or GNU parallel\'s --joblog)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand report" -l log -d 'A log of JL_LOG / --log (rows of every jl process that wrote it)' -r -F
+complete -c jl -n "__fish_jl_using_subcommand report" -s o -l output -d 'Write the page to FILE instead of stdout' -r -F
+complete -c jl -n "__fish_jl_using_subcommand report" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
+complete -c jl -n "__fish_jl_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jl -n "__fish_jl_using_subcommand generate" -s h -l help -d 'Print help'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "run" -d 'Run a command through the cache: replay it if it ran before'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "map" -d 'Run a command over many items in parallel, every job cached'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "ls" -d 'List cached entries'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "show" -d 'Show one entry in full'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "stats" -d 'Show what the store holds and what it saved'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "explain" -d 'Print an action\'s key and every component that went into it'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "gc" -d 'Evict entries (least recently used first) and unreferenced blobs'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "rm" -d 'Remove entries'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "clear" -d 'Remove everything in the store'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "verify" -d 'Re-hash every blob and parse every entry'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "generate" -d 'Write completions and man pages (for packaging and CI)'
-complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "run" -d 'Run a command through the cache: replay it if it ran before'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "map" -d 'Run a command over many items in parallel, every job cached'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "ls" -d 'List cached entries'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "show" -d 'Show one entry in full'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "stats" -d 'Show what the store holds and what it saved'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "explain" -d 'Print an action\'s key and every component that went into it'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "gc" -d 'Evict entries (least recently used first) and unreferenced blobs'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "rm" -d 'Remove entries'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "clear" -d 'Remove everything in the store'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "verify" -d 'Re-hash every blob and parse every entry'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "report" -d 'Draw a run\'s timeline, cache hits and slowest jobs as an HTML page'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "generate" -d 'Write completions and man pages (for packaging and CI)'
+complete -c jl -n "__fish_jl_using_subcommand help; and not __fish_seen_subcommand_from run map ls show stats explain gc rm clear verify report generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # After `jl run --` or `jl map --`: a command name, then its own arguments.
 function __fish_jl_command_index

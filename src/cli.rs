@@ -82,6 +82,16 @@ pub enum Command {
     Clear(StoreArgs),
     /// Re-hash every blob and parse every entry
     Verify(VerifyArgs),
+    /// Draw a run's timeline, cache hits and slowest jobs as an HTML page
+    ///
+    /// jl report reads a joblog (jl map --joblog, or GNU parallel's) or a
+    /// JL_LOG file (rows of many jl processes) and writes one self-contained
+    /// HTML page: a timeline with one lane per worker and one bar per job,
+    /// coloured by cache hit, ran, failed or interrupted; the totals (jobs,
+    /// hits, failures, wall time, the time the cache saved, how busy the
+    /// workers were); the 20 slowest jobs; how long jobs ran; and the
+    /// store's hit rate over time.
+    Report(ReportArgs),
     /// Write completions and man pages (for packaging and CI)
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -335,6 +345,30 @@ pub struct StatsArgs {
     pub store: StoreArgs,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  jl map -j4 --joblog run.log -- ./extract.sh < files.txt
+  jl report --joblog run.log -o report.html
+  JL_LOG=all.log make -j8 && jl report --log all.log -o build.html")]
+pub struct ReportArgs {
+    /// A joblog of jl map --joblog (or GNU parallel's --joblog)
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "log",
+        conflicts_with = "log"
+    )]
+    pub joblog: Option<PathBuf>,
+    /// A log of JL_LOG / --log (rows of every jl process that wrote it)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Write the page to FILE instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]

@@ -91,6 +91,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Rm(args) => front::manage::rm(args),
         Command::Clear(args) => front::manage::clear(args),
         Command::Verify(args) => front::manage::verify(args),
+        Command::Report(args) => front::report::report(args),
         Command::Generate(args) => generate::main(args),
     }
 }

@@ -14,6 +14,7 @@ mod real_build;
 #[cfg(feature = "remote")]
 mod remote;
 mod replay;
+mod report;
 mod run;
 mod shell;
 mod slurm;

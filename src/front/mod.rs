@@ -5,6 +5,7 @@
 pub mod explain;
 pub mod manage;
 pub mod map;
+pub mod report;
 pub mod run;
 
 use std::io::{self, Write};

@@ -48,10 +48,12 @@ pub enum Event {
 }
 
 impl Event {
-    fn line(self) -> String {
+    /// The event's line; a hit or a miss also says when (ms since the
+    /// epoch), for `jl report`'s hit rate over time.
+    fn line(self, at_ms: u64) -> String {
         match self {
-            Event::Hit { key, saved_ms } => format!("h {key} {saved_ms}\n"),
-            Event::Miss { key } => format!("m {key}\n"),
+            Event::Hit { key, saved_ms } => format!("h {key} {saved_ms} {at_ms}\n"),
+            Event::Miss { key } => format!("m {key} {at_ms}\n"),
             Event::RemoteHit { key, bytes } => format!("rh {key} {bytes}\n"),
             Event::RemoteMiss { key } => format!("rm {key}\n"),
             Event::RemoteUpload { key, bytes } => format!("ru {key} {bytes}\n"),
@@ -59,15 +61,17 @@ impl Event {
         }
     }
 
-    fn parse(line: &str) -> Option<Event> {
+    /// The event of a line, and when it happened if the line says (lines
+    /// of older jl do not).
+    fn parse(line: &str) -> Option<(Event, Option<u64>)> {
         let mut words = line.split(' ');
         let kind = words.next()?;
         if kind == "re" {
-            return Some(Event::RemoteError);
+            return Some((Event::RemoteError, None));
         }
         let key = Digest::parse(words.next()?)?;
         let mut number = || words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        Some(match kind {
+        let event = match kind {
             "h" => Event::Hit {
                 key,
                 saved_ms: number(),
@@ -83,7 +87,8 @@ impl Event {
                 bytes: number(),
             },
             _ => return None,
-        })
+        };
+        Some((event, Some(number()).filter(|&at| at > 0)))
     }
 }
 
@@ -131,7 +136,7 @@ impl Store {
     /// Appends an event to the journal. Never fails: a journal that
     /// cannot be written only costs a count.
     pub fn record(&self, event: Event) {
-        let line = event.line();
+        let line = event.line(crate::store::now_ms());
         let mut held = self.journal.held.lock().expect("journal");
         match held.as_mut() {
             Some(lines) => {
@@ -175,6 +180,8 @@ pub struct Counts {
     pub misses: u64,
     pub saved_ms: u64,
     pub remote: RemoteCounts,
+    /// When each hit (`true`) and miss happened, where the journal says.
+    pub times: Vec<(u64, bool)>,
 }
 
 /// What the remote cache did.
@@ -194,7 +201,12 @@ pub fn read(store: &Store) -> Counts {
     let Ok(text) = std::fs::read_to_string(store.root().join("stats.log")) else {
         return c;
     };
-    for event in text.lines().filter_map(Event::parse) {
+    for (event, at) in text.lines().filter_map(Event::parse) {
+        match (event, at) {
+            (Event::Hit { .. }, Some(at)) => c.times.push((at, true)),
+            (Event::Miss { .. }, Some(at)) => c.times.push((at, false)),
+            _ => {}
+        }
         match event {
             Event::Hit { key, saved_ms } => {
                 *c.hits.entry(key).or_default() += 1;
@@ -230,7 +242,16 @@ mod tests {
             Event::RemoteError,
         ];
         for e in events {
-            assert_eq!(Event::parse(e.line().trim_end()), Some(e));
+            let at = match e {
+                Event::Hit { .. } | Event::Miss { .. } => Some(7),
+                _ => None,
+            };
+            assert_eq!(Event::parse(e.line(7).trim_end()), Some((e, at)));
         }
+        // A line of an older jl, without the time.
+        assert_eq!(
+            Event::parse(&format!("h {key} 42")),
+            Some((Event::Hit { key, saved_ms: 42 }, None))
+        );
     }
 }

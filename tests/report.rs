@@ -54,6 +54,9 @@ fn a_maps_joblog_becomes_a_page_with_a_bar_per_job() {
         "-j2: two workers, and hits between: {lanes}"
     );
     assert!(page.contains("<td id=\"jobs\">28</td>") && page.contains("<td id=\"hits\">11</td>"));
+    // Each lane is labelled with its worker, and the time axis with its span.
+    assert_eq!(count(&page, "<text class=\"label\" x=\"36\""), lanes);
+    assert!(page.contains(">0 s</text>"));
     assert_eq!(count(&page, "<tr class="), 20, "the 20 slowest jobs");
     assert!(page.contains("id=\"histogram\"") && page.contains("id=\"hitrate\""));
     // Self-contained: nothing is fetched.

@@ -266,11 +266,16 @@ fn two_machines_share_results(server: &dyn Server) {
     assert_eq!(env.count("count"), 2);
     assert_eq!(server.counts(), (1, 2), "uploaded again");
 
-    // A corrupted blob on the server is never replayed.
+    // A corrupted blob on the server is never replayed; the remote that
+    // served it is an error, warned about once and not asked again.
     server.rewrite_blobs(Some("1\n2\n4\n"));
     let fourth = on(&env, "d", url, &RUN);
     assert_eq!(stdout(&fourth), "1\n2\n3\n");
     assert_eq!(env.count("count"), 3);
+    assert_says(&stderr(&fourth), "does not match its digest");
+    let stats = on(&env, "d", url, &["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["remote"]["errors"], 1);
 }
 
 #[test]
@@ -479,6 +484,47 @@ fn bad_server(reply: Option<&'static str>) -> String {
         }
     });
     format!("http://me:secret@127.0.0.1:{port}/jl")
+}
+
+#[test]
+fn a_remote_that_answers_a_byte_at_a_time_is_cut_off_at_the_deadline() {
+    // --remote-timeout bounds the whole request, body included.
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let Some(Ok(mut stream)) = listener.incoming().next() else {
+            return;
+        };
+        let _ = stream.read(&mut [0u8; 4096]);
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n");
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if stream.write_all(b"x").is_err() {
+                return; // jl hung up
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let env = TestEnv::new();
+    let out = env
+        .jl()
+        .env("JL_REMOTE", format!("http://127.0.0.1:{port}/jl"))
+        .args(["run", "--remote-timeout", "1s", "--", "echo", "drip"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "drip\n");
+    assert!(out.status.success());
+    assert_says(&stderr(&out), "jl: warning: remote cache");
+    let sent = sent.load(Ordering::SeqCst);
+    assert!(
+        sent < 20,
+        "jl took {sent} of the 40 bytes sent one per 0.5 s: it did not give up at its 1 s deadline"
+    );
 }
 
 #[test]

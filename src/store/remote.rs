@@ -218,10 +218,16 @@ impl Remote {
                 writer.write_all(&buf[..n])?;
             }
             let got_sha = Digest(sha256.finalize().into()).hex();
-            if writer.error().is_some() || got_sha != *sha || writer.digest() != blob.digest {
-                // Corrupt on the server: a miss here; our own run will
-                // upload the right bytes.
-                return Ok(None);
+            if writer.error().is_some() {
+                return Ok(None); // the local store's trouble, reported by the run
+            }
+            if got_sha != *sha || writer.digest() != blob.digest {
+                // Corrupt on the server: never used, and a remote that
+                // serves such bytes is not asked again in this run.
+                return Err(bad(format!(
+                    "blob {} does not match its digest",
+                    &blob.digest.hex()[..12]
+                )));
             }
             // From here on a failure is the local store's (a full disk),
             // not the remote's: a plain miss, reported by the run.
@@ -414,7 +420,10 @@ fn http(url: &str, header: Option<&str>, timeout: Duration) -> Result<Transport,
             .ok_or("JL_REMOTE_HEADER: expected 'Name: value'")?;
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
+    // The timeout is a deadline for a whole request, body included: a
+    // server sending a byte now and then must not hold a run.
     let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
         .timeout_connect(Some(timeout))
         .timeout_recv_response(Some(timeout))
         .timeout_send_request(Some(timeout))

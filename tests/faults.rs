@@ -164,6 +164,8 @@ fn a_full_disk_still_gives_every_map_job_its_whole_output() {
     let _full = Mount::tmpfs(&env.store, "1m", "mode=0700");
     let script = "head -c 600000 /dev/zero | tr '\\0' x; echo \" $1\"; echo err$1 >&2; exit $1";
     let mut map = env.jl();
+    // Raw blobs: compressed, 600 KB of x would fit in the 1 MB store.
+    map.env("JL_COMPRESS", "0");
     map.args(["map", "-q", "-j2", "--", "sh", "-c", script, "sh"]);
     let child = spawn_fed(&mut map, b"0\n1\n0\n0\n");
     let out = child.wait_with_output().unwrap();

@@ -527,6 +527,83 @@ fn a_remote_that_answers_a_byte_at_a_time_is_cut_off_at_the_deadline() {
     );
 }
 
+/// An HTTP server that answers every request "404" after `delay`, and
+/// counts the most requests it held at once.
+fn slow_empty_server(
+    delay: std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let most = Arc::new(AtomicUsize::new(0));
+    let now = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&most);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (most, now) = (Arc::clone(&seen), Arc::clone(&now));
+            std::thread::spawn(move || {
+                use std::io::{BufRead, BufReader, Write};
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    // One request: its head, up to the blank line.
+                    let mut line = String::new();
+                    let mut got = false;
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        got = true;
+                        if line == "\r\n" {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    if !got {
+                        return;
+                    }
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(n, Ordering::SeqCst);
+                    std::thread::sleep(delay);
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    let reply = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+                    if stream.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/jl"), most)
+}
+
+#[test]
+fn a_maps_remote_lookups_overlap_up_to_its_jobs() {
+    // With 300 ms per round trip, a gather is bounded by -j, not by one
+    // lookup after another (nor by the number of cores).
+    let (url, most) = slow_empty_server(std::time::Duration::from_millis(300));
+    let env = TestEnv::new();
+    let items: String = (0..16).map(|n| format!("{n}\n")).collect();
+    let out = spawn_fed(
+        env.jl().env("JL_REMOTE", &url).args([
+            "map",
+            "-q",
+            "-j8",
+            "--remote-read-only",
+            "--",
+            "echo",
+        ]),
+        items.as_bytes(),
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 16);
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        most >= 4,
+        "at most {most} lookups were waiting on the remote at once"
+    );
+}
+
 #[test]
 fn a_silent_or_garbage_remote_costs_one_warning_and_one_timeout() {
     let env = TestEnv::new();

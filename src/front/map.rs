@@ -491,11 +491,14 @@ fn execute(
         start_worker: &start_worker,
     };
     // Lookups run side by side: the main thread and one more thread per
-    // core (up to -j), so a map of hits uses every core.
-    let lookers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(plan.jobs)
-        .clamp(1, 8);
+    // core (up to -j), so a map of hits uses every core; with a remote,
+    // -j of them, so its round trips overlap as jobs do.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let lookers = match plan.settings.remote {
+        Some(_) => plan.jobs.min(MAX_REMOTE_LOOKERS),
+        None => cores.min(plan.jobs).min(8),
+    }
+    .max(1);
     std::thread::scope(|scope| {
         for _ in 1..lookers {
             scope.spawn(|| dispatcher.run());
@@ -761,6 +764,9 @@ impl Done {
         })
     }
 }
+
+/// The most threads that look items up at once with a remote cache.
+const MAX_REMOTE_LOOKERS: usize = 64;
 
 /// The most answered jobs the dispatcher hands the emitter at once.
 const DONE_BATCH: usize = 64;

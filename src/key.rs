@@ -530,8 +530,9 @@ fn hash_input(
     let meta = match found {
         Ok(meta) => meta,
         Err(e) if names_nothing(&e) => {
-            let counts = declared || link.is_some();
-            return Ok(counts.then(|| input(InputKind::Absent, None, false)));
+            let why = unreachable(path, &e);
+            let counts = declared || link.is_some() || why.is_some();
+            return Ok(counts.then(|| input(InputKind::Absent, why, false)));
         }
         // A path we cannot even stat (permissions) may be an input we
         // cannot see: refuse to guess.
@@ -719,6 +720,47 @@ pub fn is_within(path: &Path, declared: &Path) -> bool {
         return false;
     };
     rest.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Why `path` names nothing, when it is not simply missing from a
+/// directory that is there: a directory on the way missing, or a file
+/// where a directory should be, or a loop. Commands say which (`cat d/x`:
+/// "No such file or directory" or "Not a directory"; `mkdir d/x` fails or
+/// works), so the key does too: the error, and how far the path gets and
+/// what it meets there. `None` for the common case, which costs no call
+/// for a word without a slash.
+fn unreachable(path: &Path, error: &io::Error) -> Option<Digest> {
+    let errno = error.raw_os_error().unwrap_or(0);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let Some(parent) = parent else {
+        // In the working directory.
+        return (errno != rustix::io::Errno::NOENT.raw_os_error())
+            .then(|| Digest::of(format!("errno {errno}").as_bytes()));
+    };
+    if errno == rustix::io::Errno::NOENT.raw_os_error()
+        && std::fs::metadata(parent).is_ok_and(|m| m.is_dir())
+    {
+        return None;
+    }
+    // The deepest ancestor that is there, and what it is.
+    let mut stop = parent;
+    let (depth, kind) = loop {
+        match std::fs::metadata(stop) {
+            Ok(m) => {
+                break (
+                    stop.components().count(),
+                    if m.is_dir() { "dir" } else { "other" },
+                );
+            }
+            Err(_) => match stop.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(up) => stop = up,
+                None => break (0, "dir"),
+            },
+        }
+    };
+    Some(Digest::of(
+        format!("errno {errno}, reaches {depth} components, a {kind}").as_bytes(),
+    ))
 }
 
 /// Errors that mean "no file by that name", as opposed to "a file we

@@ -248,3 +248,28 @@ fn verbose_says_what_differs_from_the_nearest_entry_on_a_miss() {
     let second = env.run(&args);
     assert_says(&stderr(&second), "(input pics/a.jpg changed content)");
 }
+
+#[test]
+fn a_missing_argument_counts_by_why_it_names_nothing() {
+    // `cat d/up` says "No such file or directory" while d is missing and
+    // "Not a directory" once d is a file: a cached failure must not say
+    // the first when the second is true.
+    let env = TestEnv::new();
+    let args = counted("cat \"$1\" 2>&1; echo $?", &["d/up"]);
+    let mut args: Vec<String> = args;
+    args.insert(1, "--cache-failures".to_string());
+    let gone = stdout(&env.run(&args));
+    assert!(gone.contains("No such file"), "{gone}");
+    env.write("d", "a file");
+    let file = stdout(&env.run(&args));
+    assert!(file.contains("Not a directory"), "{file}");
+    assert_eq!(env.count("count"), 2, "a miss: d is a file now");
+    // A plain missing name costs nothing in the key: still a hit.
+    std::fs::remove_file(env.path("d")).unwrap();
+    assert_eq!(stdout(&env.run(&args)), gone);
+    assert_eq!(
+        env.count("count"),
+        2,
+        "d missing again: the first run's hit"
+    );
+}

@@ -219,14 +219,23 @@ pub fn identity(m: &std::fs::Metadata) -> Identity {
 }
 
 pub fn is_racy(m: &std::fs::Metadata) -> bool {
-    let changed = m.mtime().max(m.ctime());
-    let now = SystemTime::now()
+    changed_too_recently(m.mtime().max(m.ctime()), now_secs())
+}
+
+/// Whether a file last changed at `changed` (seconds) is racy at `now`.
+/// Compared in whole seconds, rounding against us: racy unless the last
+/// change is at least RACY_MARGIN in the past.
+pub fn changed_too_recently(changed: i64, now: i64) -> bool {
+    changed + RACY_MARGIN.as_secs() as i64 >= now
+}
+
+/// The clock in whole seconds, read once by a caller that checks many
+/// files (a tree walk).
+pub fn now_secs() -> i64 {
+    SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs() as i64;
-    // Compared in whole seconds, rounding against us: racy unless the last
-    // change is at least RACY_MARGIN in the past.
-    changed + RACY_MARGIN.as_secs() as i64 >= now
+        .as_secs() as i64
 }
 
 fn read_slot(slot: &Path) -> Option<Digest> {

@@ -594,7 +594,7 @@ fn scan(root: &Path) -> io::Result<Scan> {
                 .then(|| std::fs::metadata(root.join(path)).map(|m| Stat::of(&m)))
         })
         .collect();
-    let now = crate::tree::now_secs();
+    let now = crate::digest::now_secs();
     let mut tree = Encoder::default();
     tree.bytes(b"jl tree identity");
     identity(&root_meta)

@@ -75,19 +75,11 @@ impl Stat {
         self.identity[1] as u64
     }
 
-    /// As [`crate::digest::is_racy`], against a clock read once per walk.
+    /// As [`crate::digest::is_racy`], against a clock read once per walk
+    /// ([`crate::digest::now_secs`]).
     pub fn is_racy(&self, now: i64) -> bool {
-        let changed = self.identity[3].max(self.identity[5]);
-        changed + crate::digest::RACY_MARGIN.as_secs() as i64 >= now
+        crate::digest::changed_too_recently(self.identity[3].max(self.identity[5]), now)
     }
-}
-
-/// The seconds of the clock, for [`Stat::is_racy`].
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64
 }
 
 /// Every entry below a directory, depth first, siblings sorted by name,

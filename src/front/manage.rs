@@ -245,29 +245,47 @@ struct Stats {
     remote: journal::RemoteCounts,
 }
 
+/// What a store holds and takes on disk (`jl stats`, `jl report`).
+pub struct Size {
+    pub entries: u64,
+    pub blobs: u64,
+    /// Entries and blobs as they are stored, compressed or not.
+    pub bytes: u64,
+    /// What they would take uncompressed (a compressed blob's frame says;
+    /// not trusted for anything else).
+    pub original_bytes: u64,
+}
+
+impl Size {
+    pub fn of(store: &Store) -> Size {
+        let entries = store.entry_files();
+        let blobs = store.blob_files();
+        let entry_bytes: u64 = entries.iter().map(|p| gc::file_len(p)).sum();
+        let stored = |p: &std::path::PathBuf| gc::file_len(p);
+        let original = |p: &std::path::PathBuf| match p.extension() {
+            Some(e) if e == packed::SUFFIX => packed::claimed_size(p).unwrap_or(0),
+            _ => gc::file_len(p),
+        };
+        Size {
+            entries: entries.len() as u64,
+            blobs: blobs.len() as u64,
+            bytes: entry_bytes + blobs.iter().map(stored).sum::<u64>(),
+            original_bytes: entry_bytes + blobs.iter().map(original).sum::<u64>(),
+        }
+    }
+}
+
 pub fn stats(args: StatsArgs) -> anyhow::Result<i32> {
     let store = crate::config::required_store(&args.store)?;
     let journal = journal::read(&store);
-    let entries = store.entry_files();
-    let blobs = store.blob_files();
-    let bytes = entries.iter().chain(&blobs).map(|p| gc::file_len(p)).sum();
-    // What the blobs would take uncompressed (a compressed one's frame
-    // says; these counts are not trusted for anything else).
-    let original_bytes = entries
-        .iter()
-        .map(|p| gc::file_len(p))
-        .chain(blobs.iter().map(|p| match p.extension() {
-            Some(e) if e == packed::SUFFIX => packed::claimed_size(p).unwrap_or(0),
-            _ => gc::file_len(p),
-        }))
-        .sum();
+    let size = Size::of(&store);
     let lookups = journal.total_hits + journal.misses;
     let s = Stats {
         store: store.root().display().to_string(),
-        entries: entries.len() as u64,
-        blobs: blobs.len() as u64,
-        bytes,
-        original_bytes,
+        entries: size.entries,
+        blobs: size.blobs,
+        bytes: size.bytes,
+        original_bytes: size.original_bytes,
         hits: journal.total_hits,
         misses: journal.misses,
         hit_rate: if lookups == 0 {

@@ -407,13 +407,7 @@ fn histogram(page: &mut String, jobs: &[Job]) {
 /// history) from the journal.
 fn store_section(page: &mut String, store: &crate::store::Store) {
     let counts = crate::store::journal::read(store);
-    let entries = store.entry_files().len();
-    let bytes: u64 = store
-        .entry_files()
-        .iter()
-        .chain(&store.blob_files())
-        .map(|p| crate::store::gc::file_len(p))
-        .sum();
+    let size = super::manage::Size::of(store);
     let lookups = counts.total_hits + counts.misses;
     let rate = if lookups == 0 {
         0.0
@@ -422,9 +416,10 @@ fn store_section(page: &mut String, store: &crate::store::Store) {
     };
     let _ = writeln!(
         page,
-        "<h2>The store</h2>\n<table class=\"totals\"><tr><th>store</th><td>{}</td><th>entries</th><td>{entries}</td><th>size</th><td>{}</td><th>hit rate</th><td>{rate:.1}%</td></tr></table>",
+        "<h2>The store</h2>\n<table class=\"totals\"><tr><th>store</th><td>{}</td><th>entries</th><td>{}</td><th>size</th><td>{}</td><th>hit rate</th><td>{rate:.1}%</td></tr></table>",
         escape(&store.root().display().to_string()),
-        bytesize::ByteSize(bytes)
+        size.entries,
+        bytesize::ByteSize(size.bytes)
     );
     let times = &counts.times;
     if times.is_empty() {

@@ -308,11 +308,22 @@ pub fn signal_all(sig: rustix::process::Signal) {
     }
 }
 
+static FORWARDING: Once = Once::new();
+
+/// Whether a signal now only sets [`interrupted`] instead of ending jl:
+/// then a wait that could be long must check it.
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+pub fn catching_signals() -> bool {
+    FORWARDING.is_completed()
+}
+
 /// From the first spawn on, SIGINT, SIGTERM and SIGHUP are forwarded to
 /// every running child and remembered, instead of killing jl mid-write.
+/// Call it before starting threads: it also blocks SIGCHLD for the
+/// threads started after it.
 pub fn forward_signals() {
-    static START: Once = Once::new();
-    START.call_once(|| {
+    FORWARDING.call_once(|| {
+        block_child_exits();
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
             return;
@@ -328,4 +339,23 @@ pub fn forward_signals() {
             }
         });
     });
+}
+
+/// Blocks SIGCHLD in the calling thread and every thread it starts from
+/// now on. jl learns of a child's end by waiting for it, never from the
+/// signal; yet its delivery, even unhandled, made a socket read with a
+/// timeout (the Redis remote's) fail with EINTR in maps that start
+/// children by the thousand. A blocked signal interrupts nothing, and
+/// children start with an empty mask (std's spawn and the traced fork
+/// both reset it).
+fn block_child_exits() {
+    // SAFETY: `set` is a local sigset_t initialised by sigemptyset before
+    // use; pthread_sigmask only reads it.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }

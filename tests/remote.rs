@@ -527,59 +527,115 @@ fn a_remote_that_answers_a_byte_at_a_time_is_cut_off_at_the_deadline() {
     );
 }
 
-/// An HTTP server that answers every request "404" after `delay`, and
-/// counts the most requests it held at once.
-fn slow_empty_server(
-    delay: std::time::Duration,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+/// What a [`scripted_server`] saw: the most requests it held at once,
+/// and every request line.
+#[derive(Clone, Default)]
+struct Seen {
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Seen {
+    fn most(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn requests(&self, method: &str) -> usize {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().filter(|l| l.starts_with(method)).count()
+    }
+}
+
+/// An HTTP/1.1 server on a loopback port that keeps connections alive,
+/// reads each request whole (a body by length or in chunks) and answers
+/// it with what `answer` says for its request line: a delay, then a
+/// status line and a body. It stores nothing.
+fn scripted_server(
+    answer: fn(&str) -> (std::time::Duration, &'static str, &'static str),
+) -> (String, Seen) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let most = Arc::new(AtomicUsize::new(0));
-    let now = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&most);
+    let seen = Seen::default();
+    let all = seen.clone();
+    let now = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let (most, now) = (Arc::clone(&seen), Arc::clone(&now));
+            let (seen, now) = (all.clone(), std::sync::Arc::clone(&now));
             std::thread::spawn(move || {
-                use std::io::{BufRead, BufReader, Write};
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut stream = stream;
                 loop {
-                    // One request: its head, up to the blank line.
-                    let mut line = String::new();
-                    let mut got = false;
-                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                        got = true;
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).map_or(true, |n| n == 0) {
+                        return;
+                    }
+                    let (mut length, mut chunked) = (0usize, false);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).map_or(true, |n| n == 0) {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(n) = lower.strip_prefix("content-length:") {
+                            length = n.trim().parse().unwrap();
+                        }
+                        chunked |=
+                            lower.starts_with("transfer-encoding:") && lower.contains("chunked");
                         if line == "\r\n" {
                             break;
                         }
-                        line.clear();
                     }
-                    if !got {
-                        return;
+                    if chunked {
+                        loop {
+                            let mut size = String::new();
+                            reader.read_line(&mut size).unwrap();
+                            let size = usize::from_str_radix(size.trim(), 16).unwrap();
+                            let mut skip = vec![0u8; size + 2];
+                            reader.read_exact(&mut skip).unwrap();
+                            if size == 0 {
+                                break;
+                            }
+                        }
+                    } else {
+                        reader.read_exact(&mut vec![0u8; length]).unwrap();
                     }
+                    seen.lines.lock().unwrap().push(request.clone());
                     let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(n, Ordering::SeqCst);
+                    seen.most.fetch_max(n, Ordering::SeqCst);
+                    let (delay, status, body) = answer(&request);
                     std::thread::sleep(delay);
                     now.fetch_sub(1, Ordering::SeqCst);
-                    let reply = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-                    if stream.write_all(reply).is_err() {
+                    let body = if request.starts_with("HEAD") {
+                        ""
+                    } else {
+                        body
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+                        if request.starts_with("HEAD") {
+                            0
+                        } else {
+                            body.len()
+                        }
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
                         return;
                     }
                 }
             });
         }
     });
-    (format!("http://127.0.0.1:{port}/jl"), most)
+    (format!("http://127.0.0.1:{port}/jl"), seen)
 }
 
 #[test]
 fn a_maps_remote_lookups_overlap_up_to_its_jobs() {
     // With 300 ms per round trip, a gather is bounded by -j, not by one
     // lookup after another (nor by the number of cores).
-    let (url, most) = slow_empty_server(std::time::Duration::from_millis(300));
+    let (url, seen) =
+        scripted_server(|_| (std::time::Duration::from_millis(300), "404 Not Found", ""));
     let env = TestEnv::new();
     let items: String = (0..16).map(|n| format!("{n}\n")).collect();
     let out = spawn_fed(
@@ -597,7 +653,7 @@ fn a_maps_remote_lookups_overlap_up_to_its_jobs() {
     .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).lines().count(), 16);
-    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    let most = seen.most();
     assert!(
         most >= 4,
         "at most {most} lookups were waiting on the remote at once"
@@ -629,4 +685,132 @@ fn a_silent_or_garbage_remote_costs_one_warning_and_one_timeout() {
         );
         assert!(!err.contains("secret"), "credentials never printed: {err}");
     }
+}
+
+#[test]
+fn a_signal_stops_a_map_waiting_on_the_remote() {
+    // The server takes a minute per request; jl must not wait for it once
+    // told to stop, whether it is looking up (GET) or uploading (HEAD, PUT).
+    fn slow_lookups(request: &str) -> (std::time::Duration, &'static str, &'static str) {
+        let slow = request.starts_with("GET");
+        (
+            std::time::Duration::from_secs(if slow { 60 } else { 0 }),
+            "404 Not Found",
+            "",
+        )
+    }
+    fn slow_uploads(request: &str) -> (std::time::Duration, &'static str, &'static str) {
+        let slow = !request.starts_with("GET");
+        (
+            std::time::Duration::from_secs(if slow { 60 } else { 0 }),
+            "404 Not Found",
+            "",
+        )
+    }
+    type Answer = fn(&str) -> (std::time::Duration, &'static str, &'static str);
+    for (signal, code, answer) in [
+        ("INT", 130, slow_lookups as Answer),
+        ("TERM", 143, slow_uploads as Answer),
+    ] {
+        let (url, seen) = scripted_server(answer);
+        let env = TestEnv::new();
+        let mut child = spawn_fed(
+            env.jl().env("JL_REMOTE", &url).args([
+                "map",
+                "-q",
+                "-j2",
+                "--remote-timeout",
+                "300s",
+                "--",
+                "echo",
+            ]),
+            b"1\n2\n3\n",
+        );
+        let waited = std::time::Instant::now();
+        while seen.most() == 0 && waited.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(seen.most() > 0, "{signal}: jl never reached the server");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let sent = std::time::Instant::now();
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        // Well before the server would answer.
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if sent.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{signal}: jl kept waiting on the remote");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(code), "{signal}");
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            !stderr(&out).contains("remote cache"),
+            "{signal}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn answers_with_bodies_jl_does_not_read_leave_the_connection_sound() {
+    // A 404 and a 201 both carrying a body, on kept-alive connections: the
+    // next request on the same connection must not read what was left.
+    fn chatty(request: &str) -> (std::time::Duration, &'static str, &'static str) {
+        let zero = std::time::Duration::ZERO;
+        if request.starts_with("PUT") {
+            (zero, "201 Created", "stored, thank you\n")
+        } else {
+            (
+                zero,
+                "404 Not Found",
+                "<html>nothing under this name</html>\n",
+            )
+        }
+    }
+    let (url, seen) = scripted_server(chatty);
+    let env = TestEnv::new();
+    let out = spawn_fed(
+        env.jl()
+            .env("JL_REMOTE", &url)
+            .args(["map", "-q", "-j1", "--", "echo"]),
+        b"1\n2\n3\n4\n5\n",
+    )
+    .wait_with_output()
+    .unwrap();
+    assert_eq!(stdout(&out), "1\n2\n3\n4\n5\n");
+    assert!(!stderr(&out).contains("remote cache"), "{}", stderr(&out));
+    assert_eq!(seen.requests("GET"), 5);
+    assert_eq!(seen.requests("PUT"), 10, "a blob and an entry per item");
+    let stats = env.jl().args(["stats", "--json"]).output().unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["remote"]["errors"], 0, "{stats}");
+}
+
+#[test]
+fn a_redis_remote_survives_a_map_of_thousands_of_children() {
+    // Children ending by the thousand once made a Redis read fail with
+    // "Interrupted system call" and turned the remote off.
+    let redis = Redis::start();
+    let env = TestEnv::new();
+    let items: String = (0..3000).map(|n| format!("{n}\n")).collect();
+    let out = spawn_fed(
+        env.jl()
+            .env("JL_REMOTE", redis.url())
+            .args(["map", "-q", "-j8", "--", "sh", "-c", "echo $1", "sh"]),
+        items.as_bytes(),
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 3000);
+    assert!(!stderr(&out).contains("remote cache"), "{}", stderr(&out));
+    assert_eq!(redis.counts().0, 3000, "every entry uploaded");
 }

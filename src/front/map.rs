@@ -513,6 +513,9 @@ fn execute(
         let _ = w.join();
     }
     let failed = emitter.join().expect("emitter panicked")?;
+    if let Some(remote) = &plan.settings.remote {
+        remote.finish();
+    }
     if let Some(store) = &plan.settings.store {
         store.flush_journal();
     }

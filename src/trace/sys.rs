@@ -1,7 +1,7 @@
 //! The system layer of `--trace`: fork and the traced child's own setup,
 //! ptrace requests, waits, signals and reads of a tracee's memory, as safe
 //! functions. This is the module of jl that holds `unsafe` (besides the
-//! jobserver's one call in `tokens.rs`); each block says why it is sound.
+//! jobserver's one call in `tokens.rs` and the signal mask in `exec.rs`); each block says why it is sound.
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;

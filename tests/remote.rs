@@ -814,3 +814,63 @@ fn a_redis_remote_survives_a_map_of_thousands_of_children() {
     assert!(!stderr(&out).contains("remote cache"), "{}", stderr(&out));
     assert_eq!(redis.counts().0, 3000, "every entry uploaded");
 }
+
+/// The peak resident memory, in KiB, of `cmd` run to its end (measured by
+/// python3's `getrusage` of its children), and its output.
+fn peak_memory_kib(cmd: &Command) -> (u64, std::process::Output) {
+    let mut python = Command::new("python3");
+    python.arg("-c").arg(
+        "import resource, subprocess, sys\n\
+         r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n\
+         print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+         sys.exit(r.returncode)",
+    );
+    python.arg(cmd.get_program()).args(cmd.get_args());
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => python.env(name, value),
+            None => python.env_remove(name),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        python.current_dir(dir);
+    }
+    let out = python.output().unwrap();
+    (stdout(&out).trim().parse().unwrap(), out)
+}
+
+#[test]
+fn a_large_output_goes_through_redis_a_piece_at_a_time() {
+    // 120 MB up from one machine and down to another, in bounded memory.
+    let redis = Redis::start();
+    let env = TestEnv::new();
+    let big = env.path("big");
+    let noise = Command::new("head")
+        .args(["-c", "120000000", "/dev/urandom"])
+        .output()
+        .unwrap();
+    std::fs::write(&big, &noise.stdout).unwrap();
+    for machine in ["a", "b"] {
+        let mut run = env.jl();
+        run.env("JL_STORE", env.path(machine))
+            .env("JL_REMOTE", redis.url())
+            .args(["run", "--", "cat", "big"]);
+        let (kib, out) = peak_memory_kib(&run);
+        assert!(out.status.success(), "{machine}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("remote cache"), "{}", stderr(&out));
+        assert!(
+            kib < 60 * 1024,
+            "{machine}: jl took {} MiB for a 114 MiB output",
+            kib / 1024
+        );
+    }
+    let b = env
+        .jl()
+        .env("JL_STORE", env.path("b"))
+        .args(["stats", "--json"])
+        .output()
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(stats["remote"]["hits"], 1, "b replayed a's result: {stats}");
+    assert!(redis.keys("jl:tmp/*").is_empty(), "no temp key left");
+}

@@ -363,3 +363,49 @@ fn jl_log_gets_one_row_per_run_from_concurrent_runs() {
         "one cached row"
     );
 }
+
+#[test]
+fn lock_files_go_with_their_runs_and_gc_removes_unheld_ones() {
+    let env = TestEnv::new();
+    let items: String = (0..100).map(|n| format!("{n}\n")).collect();
+    let out = crate::util::spawn_fed(
+        env.jl().args(["map", "-q", "-j4", "--", "echo"]),
+        items.as_bytes(),
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let locks = env.store.join("locks");
+    assert_eq!(
+        crate::util::files_under(&locks),
+        Vec::<std::path::PathBuf>::new()
+    );
+    // One left by a jl killed with SIGKILL, one held by a run under way.
+    let left = locks.join("a".repeat(64));
+    let held = locks.join("b".repeat(64));
+    std::fs::write(&left, "").unwrap();
+    std::fs::write(&held, "").unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .arg(&held)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while std::process::Command::new("flock")
+        .args(["-n"])
+        .arg(&held)
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = env.jl().args(["gc"]).output().unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!left.exists(), "an unheld lock file is garbage");
+    assert!(held.exists(), "a held one stays");
+}

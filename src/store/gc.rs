@@ -141,8 +141,19 @@ pub fn collect(
             let _ = std::fs::remove_file(&manifest);
         }
     }
-    for dir in [store.tmp_dir(), store.root().join("locks")] {
-        for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+    for lock in std::fs::read_dir(store.root().join("locks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        report.tmp_removed += u64::from(remove_unheld_lock(&lock.path(), dry_run));
+    }
+    {
+        for file in std::fs::read_dir(store.tmp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let path = file.path();
             let removed = if file.file_type().is_ok_and(|t| t.is_dir()) {
                 // A map's own directory: gone with its map, even if young.
@@ -160,6 +171,20 @@ pub fn collect(
         let _ = store.ledger_reset(total);
     }
     report
+}
+
+/// Removes a lock file nobody holds (left by a jl killed with SIGKILL, or
+/// by a jl older than lock removal), taking the lock first so that a jl
+/// that opened it meanwhile starts over with a new one.
+fn remove_unheld_lock(path: &Path, dry_run: bool) -> bool {
+    use rustix::fs::{FlockOperation, flock};
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return false; // held: a run of this key is under way
+    }
+    crate::store::local::same_file(&file, path) && remove(path, dry_run)
 }
 
 fn older_than(path: &Path, age: Duration, now: SystemTime) -> bool {

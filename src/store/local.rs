@@ -157,9 +157,28 @@ pub fn scratch_in_use(dir: &Path) -> bool {
     File::open(dir).is_ok_and(|f| flock(&f, FlockOperation::NonBlockingLockShared).is_err())
 }
 
-/// An exclusive per-key lock, released on drop.
+/// An exclusive per-key lock, released (and its file removed) on drop.
 pub struct KeyLock {
     _file: File,
+    path: PathBuf,
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        // Removed while still held: a waiter that then gets the lock sees
+        // its file is gone and takes a new one (see `Store::lock`).
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `path` names the open `file` (a lock file another jl may have
+/// removed meanwhile).
+pub fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 impl Store {
@@ -446,23 +465,34 @@ impl Store {
 
     /// Takes the exclusive lock of `key`, waiting if another jl holds it.
     /// Returns whether it had to wait.
+    ///
+    /// The lock file is removed when the lock is released, so `locks/`
+    /// holds only the keys being run. A waiter may thus end up holding a
+    /// file that is no longer there: it checks, after locking, that the
+    /// path still names its file, and starts over if not.
     pub fn lock(&self, key: &Digest) -> io::Result<(KeyLock, bool)> {
         use rustix::fs::{FlockOperation, flock};
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(self.root.join("locks").join(key.hex()))?;
-        let waited = match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => false,
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                flock(&file, FlockOperation::LockExclusive)?;
-                true
+        let path = self.root.join("locks").join(key.hex());
+        let mut waited = false;
+        loop {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&path)?;
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    flock(&file, FlockOperation::LockExclusive)?;
+                    waited = true;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        };
-        Ok((KeyLock { _file: file }, waited))
+            if same_file(&file, &path) {
+                return Ok((KeyLock { _file: file, path }, waited));
+            }
+        }
     }
 
     /// Starts a new blob; bytes written to it are hashed as they go.

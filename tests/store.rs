@@ -409,3 +409,52 @@ fn lock_files_go_with_their_runs_and_gc_removes_unheld_ones() {
     assert!(!left.exists(), "an unheld lock file is garbage");
     assert!(held.exists(), "a held one stays");
 }
+
+#[test]
+fn a_large_journal_is_compacted_and_keeps_its_counts() {
+    let env = TestEnv::new();
+    env.run(&["run", "--", "echo", "kept"]);
+    let first_listed = || -> serde_json::Value {
+        let ls = stdout(&env.run(&["ls", "--json"]));
+        serde_json::from_str(ls.lines().next().unwrap()).unwrap()
+    };
+    let key = first_listed()["key"].as_str().unwrap().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // A journal of 70,000 hits of that entry, spread over two days, and a
+    // hit of an entry that is gone: as a busy store's, past the bound.
+    let gone = "f".repeat(64);
+    let mut lines = String::new();
+    for n in 0..70_000u64 {
+        let at = now - 49 * 3_600_000 + n * 2_500;
+        lines.push_str(&format!("h {key} 10 {at}\n"));
+    }
+    lines.push_str(&format!("h {gone} 10 {now}\n"));
+    let journal = env.store.join("stats.log");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(&mut file, lines.as_bytes()).unwrap();
+    assert!(std::fs::metadata(&journal).unwrap().len() > 4 * 1024 * 1024);
+    let hit = env
+        .jl()
+        .env("JL_LOG", env.path("log"))
+        .args(["run", "--", "echo", "kept"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&hit), "kept\n");
+    let size = std::fs::metadata(&journal).unwrap().len();
+    assert!(size < 16 * 1024, "the journal is still {size} bytes");
+    let s = json(&env.run(&["stats", "--json"]));
+    assert_eq!(s["hits"], 70_002, "{s}");
+    assert_eq!(s["misses"], 1);
+    assert_eq!(s["time_saved_ms"].as_u64().unwrap() / 1000, 700);
+    assert_eq!(first_listed()["hits"], 70_001);
+    let report = env.run(&["report", "--log", "log", "-o", "page.html"]);
+    assert!(report.status.success(), "{}", stderr(&report));
+    let page = env.read("page.html");
+    assert!(page.contains("Hit rate by hour"), "49 hours of history");
+}

@@ -421,25 +421,18 @@ fn store_section(page: &mut String, store: &crate::store::Store) {
         size.entries,
         bytesize::ByteSize(size.bytes)
     );
-    let times = &counts.times;
-    if times.is_empty() {
+    let hours = &counts.hours;
+    let (Some(t0), Some(t1)) = (hours.keys().next(), hours.keys().next_back()) else {
         return;
-    }
-    let t0 = times.iter().map(|(t, _)| *t).min().expect("not empty");
-    let t1 = times.iter().map(|(t, _)| *t).max().expect("not empty");
-    let step: u64 = if t1 - t0 > 3 * 86_400_000 {
-        86_400_000
-    } else {
-        3_600_000
     };
+    // Hours, or days for a history of more than three days.
+    let per: u64 = if t1 - t0 > 3 * 24 { 24 } else { 1 };
+    let step = per * 3_600_000;
     let mut buckets: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
-    for &(t, hit) in times {
-        let b = buckets.entry(t / step).or_default();
-        if hit {
-            b.0 += 1;
-        } else {
-            b.1 += 1;
-        }
+    for (hour, (hits, misses)) in hours {
+        let b = buckets.entry(hour / per).or_default();
+        b.0 += hits;
+        b.1 += misses;
     }
     let _ = writeln!(
         page,

@@ -140,9 +140,10 @@ fn gc_to_a_size_bound_keeps_the_most_recently_used() {
     }
     let before = json(&env.run(&["stats", "--json"]));
     assert_eq!(before["entries"], 5);
-    let report = json(&env.run(&["gc", "--max-size", "25KB", "--json"]));
+    // Each result takes 16 KiB of disk: 12 KiB of output, 4 KiB of entry.
+    let report = json(&env.run(&["gc", "--max-size", "40KB", "--json"]));
     assert_eq!(report["entries_removed"], 3);
-    assert!(report["bytes_left"].as_u64().unwrap() <= 25_000);
+    assert!(report["bytes_left"].as_u64().unwrap() <= 40_000);
     let rows = stdout(&env.run(&["ls"]));
     assert!(rows.contains("echo 4") && rows.contains("echo 3"), "{rows}");
     assert!(!rows.contains("echo 0"), "{rows}");
@@ -457,4 +458,30 @@ fn a_large_journal_is_compacted_and_keeps_its_counts() {
     assert!(report.status.success(), "{}", stderr(&report));
     let page = env.read("page.html");
     assert!(page.contains("Hit rate by hour"), "49 hours of history");
+}
+
+#[test]
+fn jl_max_size_bounds_the_disk_space_of_many_small_results() {
+    // 400 one-line results: each an entry and a blob of a few bytes, that
+    // take a 4 KiB block each on disk.
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::new();
+    for i in 0..400 {
+        let out = env
+            .jl()
+            .args(["run", "--", "echo", &format!("result {i}")])
+            .env("JL_MAX_SIZE", "1MB")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let files = env.blobs().into_iter().chain(env.entries());
+    let disk: u64 = files
+        .map(|p| std::fs::metadata(p).unwrap().blocks() * 512)
+        .sum();
+    assert!(disk <= 1_000_000, "the store takes {disk} bytes of disk");
+    let kept = json(&env.run(&["stats", "--json"]))["entries"]
+        .as_u64()
+        .unwrap();
+    assert!(kept >= 50, "only {kept} entries kept");
 }

@@ -39,6 +39,13 @@ pub fn file_len(path: &Path) -> u64 {
     std::fs::symlink_metadata(path).map_or(0, |m| m.len())
 }
 
+/// The disk space a file takes: its allocated blocks, which is what a
+/// store of many small files really costs (a 60-byte entry takes 4 KiB).
+pub fn on_disk(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).map_or(0, |m| m.blocks() * 512)
+}
+
 fn remove(path: &Path, dry_run: bool) -> bool {
     dry_run || std::fs::remove_file(path).is_ok()
 }
@@ -72,7 +79,7 @@ pub fn collect(
     let mut blob_sizes: HashMap<Digest, u64> = HashMap::new();
     for path in store.blob_files() {
         if let Some(digest) = digest_of_path(&path) {
-            *blob_sizes.entry(digest).or_default() += file_len(&path);
+            *blob_sizes.entry(digest).or_default() += on_disk(&path);
         }
     }
     let mut refs: HashMap<Digest, u32> = HashMap::new();
@@ -81,8 +88,26 @@ pub fn collect(
             *refs.entry(d).or_default() += 1;
         }
     }
-    let mut total: u64 =
-        blob_sizes.values().sum::<u64>() + entries.iter().map(|(_, p, _)| file_len(p)).sum::<u64>();
+    // The stat cache counts too, and goes first when the store is over
+    // its bound: losing it costs a rehash, not a result.
+    let mut stat_files: Vec<(u64, PathBuf, u64)> = store
+        .stat_files()
+        .into_iter()
+        .map(|p| (mtime_ms(&p), on_disk(&p), p))
+        .map(|(used, size, p)| (used, p, size))
+        .collect();
+    stat_files.sort_by_key(|(used, _, _)| *used);
+    let mut total: u64 = blob_sizes.values().sum::<u64>()
+        + entries.iter().map(|(_, p, _)| on_disk(p)).sum::<u64>()
+        + stat_files.iter().map(|(_, _, size)| size).sum::<u64>();
+    for (_, path, size) in &stat_files {
+        if max_size.is_none_or(|max| total <= max) {
+            break;
+        }
+        if remove(path, dry_run) {
+            total = total.saturating_sub(*size);
+        }
+    }
     let age_limit = max_age.map(|a| now_ms().saturating_sub(a.as_millis() as u64));
     let mut evicted_blobs: HashSet<Digest> = HashSet::new();
     for (used, path, entry) in &entries {
@@ -97,7 +122,7 @@ pub fn collect(
             }
             continue;
         }
-        let len = file_len(path);
+        let len = on_disk(path);
         if !remove(path, dry_run) {
             continue;
         }
@@ -120,10 +145,10 @@ pub fn collect(
             continue;
         }
         for path in store.blob_forms(digest) {
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            if std::fs::symlink_metadata(&path).is_err() {
                 continue; // this form is not kept
-            };
-            let size = meta.len();
+            }
+            let size = on_disk(&path);
             let orphan_old = older_than(&path, ORPHAN_GRACE, now);
             if (evicted_blobs.contains(digest) || orphan_old) && remove(&path, dry_run) {
                 report.blobs_removed += 1;
@@ -217,10 +242,10 @@ impl Store {
     }
 }
 
-/// The bytes of every blob and entry file.
+/// The disk space of every blob, entry and stat cache file.
 fn measure(store: &Store) -> u64 {
     let files = store.blob_files().into_iter().chain(store.entry_files());
-    files.map(|p| file_len(&p)).sum()
+    files.chain(store.stat_files()).map(|p| on_disk(&p)).sum()
 }
 
 /// The default size bound of a store, as sccache's.

@@ -570,11 +570,13 @@ impl Store {
     }
 
     /// Writes `entry` atomically, replacing any older one for its key.
-    /// Returns the bytes it and its blobs take.
+    /// Returns the disk space it and its blobs take, each file rounded up
+    /// to whole blocks.
     pub fn commit(&self, entry: &Entry) -> io::Result<u64> {
         let json = serde_json::to_vec(entry).map_err(io::Error::other)?;
         self.write_small(&json, &self.action_path(&entry.key))?;
-        Ok(json.len() as u64 + entry.blobs().map(|b| self.stored_size(&b)).sum::<u64>())
+        let blobs = entry.blobs().map(|b| in_blocks(self.stored_size(&b)));
+        Ok(in_blocks(json.len() as u64) + blobs.sum::<u64>())
     }
 
     /// What a blob takes in the store: its compressed size if it is kept
@@ -735,6 +737,11 @@ impl Store {
             .collect()
     }
 
+    /// Every file of the stat cache.
+    pub fn stat_files(&self) -> Vec<PathBuf> {
+        list_fanned_out(&self.root.join("stat"))
+    }
+
     /// Every blob file, in no particular order.
     pub fn blob_files(&self) -> Vec<PathBuf> {
         list_fanned_out(&self.objects_dir())
@@ -753,6 +760,12 @@ impl Store {
             (Err(e), _) => Err(e),
         }
     }
+}
+
+/// The disk space a file of `len` bytes takes on a file system of 4 KiB
+/// blocks (the common case; `gc` measures what each file really takes).
+pub fn in_blocks(len: u64) -> u64 {
+    len.div_ceil(4096) * 4096
 }
 
 /// Renames a temp file to `target`, creating its fan-out directory

@@ -322,3 +322,44 @@ fn error_messages_say_what_to_do() {
     assert!(out.status.success());
     assert_says(&stderr(&out), "JL_MAX_SIZE=lots is not a size");
 }
+
+#[test]
+fn gc_removes_the_temp_files_of_a_jl_killed_with_sigkill_at_once() {
+    let env = TestEnv::new();
+    let tmp_files = || -> Vec<std::path::PathBuf> {
+        let read = std::fs::read_dir(env.store.join("tmp"))
+            .into_iter()
+            .flatten();
+        let files = read.flatten().filter(|f| f.file_type().unwrap().is_file());
+        files.map(|f| f.path()).collect()
+    };
+    let script = "head -c 3000000 /dev/zero | tr '\\0' y; sleep 5";
+    let spawn = || {
+        env.jl()
+            .args(["run", "--", "sh", "-c", script])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for_temp = || {
+        let started = std::time::Instant::now();
+        while tmp_files().is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(20), "no temp file");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // A live writer's temp file stays, however often gc runs.
+    let mut live = spawn();
+    wait_for_temp();
+    let out = env.run(&["gc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tmp_files().len(), 1, "a running jl's temp file is kept");
+    live.kill().unwrap();
+    live.wait().unwrap();
+    // Its writer killed with SIGKILL: garbage at the next gc, not in a day.
+    assert_eq!(tmp_files().len(), 1, "SIGKILL left the temp file");
+    let report: serde_json::Value =
+        serde_json::from_slice(&env.run(&["gc", "--json"]).stdout).unwrap();
+    assert_eq!(report["tmp_removed"], 2, "its temp file and its lock file: {report}");
+    assert_eq!(tmp_files(), Vec::<std::path::PathBuf>::new());
+}

@@ -186,7 +186,8 @@ pub fn collect(
                     && older_than(&path, SCRATCH_GRACE, now)
                     && (dry_run || std::fs::remove_dir_all(&path).is_ok())
             } else {
-                older_than(&path, TMP_GRACE, now) && remove(&path, dry_run)
+                let dead = crate::store::local::writer_gone(&file.file_name());
+                (dead || older_than(&path, TMP_GRACE, now)) && remove(&path, dry_run)
             };
             report.tmp_removed += u64::from(removed);
         }

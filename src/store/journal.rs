@@ -360,13 +360,10 @@ impl Store {
         }
         let counts = read_from(BufReader::new(&file));
         let summary = counts.summary(|key| self.action_path(key).exists());
-        let written = tempfile::Builder::new()
-            .prefix(".jl-journal")
-            .tempfile_in(self.tmp_dir())
-            .and_then(|mut tmp| {
-                tmp.write_all(summary.as_bytes())?;
-                tmp.persist(&path).map_err(|e| e.error)
-            });
+        let written = crate::store::local::temp_in(&self.tmp_dir()).and_then(|mut tmp| {
+            tmp.write_all(summary.as_bytes())?;
+            tmp.persist(&path).map_err(|e| e.error)
+        });
         if let Ok(new) = written {
             use std::os::unix::fs::PermissionsExt;
             let _ = new.set_permissions(std::fs::Permissions::from_mode(0o600));

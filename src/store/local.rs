@@ -458,9 +458,7 @@ impl Store {
     }
 
     fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new()
-            .prefix(".jl")
-            .tempfile_in(self.tmp_dir())
+        temp_in(&self.tmp_dir())
     }
 
     /// Takes the exclusive lock of `key`, waiting if another jl holds it.
@@ -762,6 +760,48 @@ impl Store {
     }
 }
 
+/// A temp file in `dir` named after the jl that writes it:
+/// `.jl-<boot>-<pid>-<random>`, so `gc` can tell when its writer is gone
+/// (killed with SIGKILL, say) without waiting a day.
+pub fn temp_in(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(owner_prefix())
+        .tempfile_in(dir)
+}
+
+/// `.jl-<boot>-<pid>-` of this process; `<boot>` tells one boot of one
+/// machine from another (a store may be shared over NFS).
+fn owner_prefix() -> &'static str {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PREFIX.get_or_init(|| format!(".jl-{}-{}-", boot_id(), std::process::id()))
+}
+
+fn boot_id() -> &'static str {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        id.chars().filter(char::is_ascii_hexdigit).take(8).collect()
+    })
+}
+
+/// Whether a temp file's name says its writer is a process of this boot
+/// that is gone.
+pub fn writer_gone(name: &std::ffi::OsStr) -> bool {
+    let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".jl-")) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '-');
+    let (Some(boot), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Some(pid) = pid.parse().ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    !boot.is_empty()
+        && boot == boot_id()
+        && rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH)
+}
+
 /// The disk space a file of `len` bytes takes on a file system of 4 KiB
 /// blocks (the common case; `gc` measures what each file really takes).
 pub fn in_blocks(len: u64) -> u64 {
@@ -895,11 +935,7 @@ impl BlobWriter {
 
     fn write_inner(&mut self, buf: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
-            self.file = Some(
-                tempfile::Builder::new()
-                    .prefix(".jl")
-                    .tempfile_in(&self.dir)?,
-            );
+            self.file = Some(temp_in(&self.dir)?);
         }
         self.file.as_mut().expect("just created").write_all(buf)
     }

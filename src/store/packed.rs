@@ -46,7 +46,7 @@ pub fn compress(
     if packed.len() * 10 > sample.len() * 9 {
         return Ok(None);
     }
-    let tmp = tempfile::Builder::new().prefix(".jl").tempfile_in(dir)?;
+    let tmp = crate::store::local::temp_in(dir)?;
     let mut encoder = zstd::Encoder::new(tmp.as_file(), level)?;
     encoder.include_contentsize(true)?;
     encoder.set_pledged_src_size(Some(size))?;

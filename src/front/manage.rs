@@ -18,9 +18,14 @@ use crate::store::packed;
 use crate::store::{Entry, Store, now_ms};
 use crate::store::{gc, journal};
 
-/// An entry with what the listing commands show about it.
+/// What `jl ls` shows of an entry: a few fields, not the whole entry, so
+/// a listing of 100,000 entries stays small in memory.
 struct Listed {
-    entry: Entry,
+    key: crate::digest::Digest,
+    created_ms: u64,
+    duration_ms: u64,
+    exit_code: i32,
+    argv: Vec<String>,
     last_used_ms: u64,
     size: u64,
     hits: u64,
@@ -30,18 +35,28 @@ fn entry_size(entry: &Entry) -> u64 {
     entry.stdout.size + entry.stderr.size + entry.outputs.iter().map(|o| o.blob.size).sum::<u64>()
 }
 
-fn list(store: &Store) -> Vec<Listed> {
+/// The entries whose command line contains `filter`, read one at a time.
+fn list(store: &Store, filter: Option<&str>) -> Vec<Listed> {
     let journal = journal::read(store);
     store
         .entry_files()
         .into_iter()
         .filter_map(|path| {
             let entry = Store::read_entry(&path).ok()?;
+            let size = entry_size(&entry);
+            let argv = entry.parts.argv;
+            if filter.is_some_and(|f| !argv.join(" ").contains(f)) {
+                return None;
+            }
             Some(Listed {
+                key: entry.key,
+                created_ms: entry.created_ms,
+                duration_ms: entry.duration_ms,
+                exit_code: entry.exit_code,
                 last_used_ms: gc::mtime_ms(&path),
-                size: entry_size(&entry),
+                size,
                 hits: journal.hits.get(&entry.key).copied().unwrap_or(0),
-                entry,
+                argv,
             })
         })
         .collect()
@@ -76,15 +91,12 @@ struct LsRow<'a> {
 
 pub fn ls(args: LsArgs) -> anyhow::Result<i32> {
     let store = crate::config::required_store(&args.store)?;
-    let mut rows = list(&store);
-    if let Some(filter) = &args.filter {
-        rows.retain(|r| r.entry.parts.argv.join(" ").contains(filter.as_str()));
-    }
+    let mut rows = list(&store, args.filter.as_deref());
     match args.sort {
         SortBy::Used => rows.sort_by_key(|r| std::cmp::Reverse(r.last_used_ms)),
-        SortBy::Created => rows.sort_by_key(|r| std::cmp::Reverse(r.entry.created_ms)),
+        SortBy::Created => rows.sort_by_key(|r| std::cmp::Reverse(r.created_ms)),
         SortBy::Size => rows.sort_by_key(|r| std::cmp::Reverse(r.size)),
-        SortBy::Duration => rows.sort_by_key(|r| std::cmp::Reverse(r.entry.duration_ms)),
+        SortBy::Duration => rows.sort_by_key(|r| std::cmp::Reverse(r.duration_ms)),
         SortBy::Hits => rows.sort_by_key(|r| std::cmp::Reverse(r.hits)),
     }
     let mut out = io::stdout().lock();
@@ -99,26 +111,26 @@ pub fn ls(args: LsArgs) -> anyhow::Result<i32> {
     for r in &rows {
         if args.json {
             let row = LsRow {
-                key: r.entry.key.hex(),
-                created_ms: r.entry.created_ms,
+                key: r.key.hex(),
+                created_ms: r.created_ms,
                 last_used_ms: r.last_used_ms,
                 size: r.size,
                 hits: r.hits,
-                duration_ms: r.entry.duration_ms,
-                exit_code: r.entry.exit_code,
-                argv: &r.entry.parts.argv,
+                duration_ms: r.duration_ms,
+                exit_code: r.exit_code,
+                argv: &r.argv,
             };
             writeln!(out, "{}", serde_json::to_string(&row)?)?;
         } else {
             let line = format!(
                 "{}  {:>5}  {:>5}  {:>9}  {:>4}  {:>7}  {}",
-                &r.entry.key.hex()[..12],
-                ago(r.entry.created_ms),
+                &r.key.hex()[..12],
+                ago(r.created_ms),
                 ago(r.last_used_ms),
                 bytesize::ByteSize(r.size).to_string(),
                 r.hits,
-                seconds(r.entry.duration_ms),
-                crate::key::shell_line(&r.entry.parts.argv)
+                seconds(r.duration_ms),
+                crate::key::shell_line(&r.argv)
             );
             writeln!(out, "{}", truncate(&line, width))?;
         }

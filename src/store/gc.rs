@@ -67,11 +67,14 @@ pub fn collect(
         return report; // not made yet: nothing to collect, nothing to write
     }
     let now = SystemTime::now();
-    let mut entries: Vec<(u64, PathBuf, Option<Entry>)> = store
+    // Of each entry only its blobs are kept: 100,000 entries stay small.
+    let mut entries: Vec<(u64, PathBuf, Option<Vec<Digest>>)> = store
         .entry_files()
         .into_iter()
-        .map(|p| (mtime_ms(&p), Store::read_entry(&p).ok(), p))
-        .map(|(used, e, p)| (used, p, e))
+        .map(|p| {
+            let blobs = Store::read_entry(&p).ok().map(|e| blobs_of(&e));
+            (mtime_ms(&p), p, blobs)
+        })
         .collect();
     entries.sort_by_key(|(used, _, _)| *used);
     // A blob may be kept raw and compressed at once (runs at different
@@ -84,7 +87,7 @@ pub fn collect(
     }
     let mut refs: HashMap<Digest, u32> = HashMap::new();
     for (_, _, e) in &entries {
-        for d in e.iter().flat_map(|e| e.blobs().map(|b| b.digest)) {
+        for &d in e.iter().flatten() {
             *refs.entry(d).or_default() += 1;
         }
     }
@@ -129,7 +132,7 @@ pub fn collect(
         report.entries_removed += 1;
         report.bytes_freed += len;
         total = total.saturating_sub(len);
-        for d in entry.iter().flat_map(|e| e.blobs().map(|b| b.digest)) {
+        for &d in entry.iter().flatten() {
             let n = refs.entry(d).or_default();
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -211,6 +214,14 @@ fn remove_unheld_lock(path: &Path, dry_run: bool) -> bool {
         return false; // held: a run of this key is under way
     }
     crate::store::local::same_file(&file, path) && remove(path, dry_run)
+}
+
+/// The blobs an entry names, once each.
+fn blobs_of(entry: &Entry) -> Vec<Digest> {
+    let mut blobs: Vec<Digest> = entry.blobs().map(|b| b.digest).collect();
+    blobs.sort_unstable_by_key(|d| d.0);
+    blobs.dedup();
+    blobs
 }
 
 fn older_than(path: &Path, age: Duration, now: SystemTime) -> bool {

@@ -16,10 +16,10 @@ repo=$PWD
 quick=false
 [[ ${1:-} == --quick ]] && quick=true
 if $quick; then
-  jobs_n=300 big_mib=64 dir_files=300 pics=8 store_n=2000 runs=3 slow_runs=2 c_funcs=20 build_files=4
+  jobs_n=300 big_mib=64 dir_files=300 pics=8 store_n=2000 runs=3 slow_runs=2 c_funcs=20 build_files=4 remote_n=10
   out=bench/RESULTS-quick.md
 else
-  jobs_n=10000 big_mib=1024 dir_files=10000 pics=200 store_n=100000 runs=30 slow_runs=3 c_funcs=300 build_files=16
+  jobs_n=10000 big_mib=1024 dir_files=10000 pics=200 store_n=100000 runs=30 slow_runs=3 c_funcs=300 build_files=16 remote_n=100
   out=bench/RESULTS.md
 fi
 rss_n=${JL_BENCH_RSS_ITEMS:-$store_n}
@@ -274,6 +274,43 @@ for f in text.txt pic.jpg; do
     "jl run, compressed=env JL_STORE=$work/hit-1 $jl run -- cat $f" \
     "raw=env JL_STORE=$work/hit-0 $jl run -- cat $f"
 done
+
+# 13. A remote cache 50 ms away (bench/slow_remote.py: every request
+# answered after 50 ms): a populate with and without it, and a gather of
+# what it holds into an empty store at -j1 and -j8.
+echo "bench: remote with 50 ms per request" >&2
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 "$repo/bench/slow_remote.py" "$port" 0.05 &
+remote_pid=$!
+remote=http://127.0.0.1:$port/jl
+python3 -c "import time, urllib.request
+for _ in range(100):
+    try: urllib.request.urlopen('http://127.0.0.1:$port/reset'); break
+    except OSError: time.sleep(0.05)"
+seq "$remote_n" >remote-items.txt
+cat >reset-remote.sh <<EOF
+rm -rf $work/r
+python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/reset')"
+EOF
+bench "13. populate, $remote_n jobs of echo" "$slow_runs" --prepare "sh $work/reset-remote.sh" -- \
+  "jl map -j8, remote 50 ms away=env JL_STORE=$work/r $jl map -q -j8 --remote $remote -a remote-items.txt -- echo" \
+  "jl map -j8, no remote=env JL_STORE=$work/r $jl map -q -j8 -a remote-items.txt -- echo"
+JL_STORE=$work/r "$jl" map -q -j8 --remote "$remote" -a remote-items.txt -- echo >/dev/null
+bench "13. gather, $remote_n jobs from a remote 50 ms away" "$slow_runs" --prepare "rm -rf $work/g" -- \
+  "jl map -j8=env JL_STORE=$work/g $jl map -q -j8 --remote $remote -a remote-items.txt -- echo" \
+  "jl map -j1=env JL_STORE=$work/g $jl map -q -j1 --remote $remote -a remote-items.txt -- echo"
+kill "$remote_pid"
+rm -rf "$work/r" "$work/g"
+
+# 14. JL_MAX_SIZE against the disk space a store of many one-line results
+# really takes (every file a 4 KiB block at least).
+echo "bench: disk use under JL_MAX_SIZE" >&2
+rm -rf "$work/bounded"
+seq "$store_n" | JL_STORE=$work/bounded JL_MAX_SIZE=10MB "$jl" map -q -j2 -- echo >/dev/null
+row "14. store size on disk, $store_n one-line results, JL_MAX_SIZE=10MB" "jl, du of the store (bytes)" \
+  "$(du -s --block-size=1 "$work/bounded" | cut -f1)"
+row "14. store size on disk, $store_n one-line results, JL_MAX_SIZE=10MB" "the bound, JL_MAX_SIZE (bytes)" 10000000
+rm -rf "$work/bounded"
 
 # --- report ------------------------------------------------------------
 versions() {

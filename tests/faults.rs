@@ -360,6 +360,9 @@ fn gc_removes_the_temp_files_of_a_jl_killed_with_sigkill_at_once() {
     assert_eq!(tmp_files().len(), 1, "SIGKILL left the temp file");
     let report: serde_json::Value =
         serde_json::from_slice(&env.run(&["gc", "--json"]).stdout).unwrap();
-    assert_eq!(report["tmp_removed"], 2, "its temp file and its lock file: {report}");
+    assert_eq!(
+        report["tmp_removed"], 2,
+        "its temp file and its lock file: {report}"
+    );
     assert_eq!(tmp_files(), Vec::<std::path::PathBuf>::new());
 }

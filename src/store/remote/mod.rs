@@ -330,18 +330,10 @@ impl Link {
             };
             let mut writer = store.blob_writer();
             let mut sha256 = Sha256::new();
-            let mut reader = body.take(blob.size + 1);
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                sha256.update(&buf[..n]);
-                writer.write_all(&buf[..n])?;
-            }
+            each_piece(body.take(blob.size + 1), |piece| {
+                sha256.update(piece);
+                writer.write_all(piece)
+            })?;
             let got_sha = Digest(sha256.finalize().into()).hex();
             if writer.error().is_some() {
                 return Ok(None); // the local store's trouble, reported by the run
@@ -415,22 +407,31 @@ impl Link {
     }
 }
 
-/// The SHA-256 of the file at `path`, if its BLAKE3 digest is `digest`.
-fn sha256_if_blob(path: &std::path::Path, digest: &Digest) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut sha256 = Sha256::new();
-    let mut blake3 = blake3::Hasher::new();
+/// Reads `from` to its end, handing each piece read to `use_piece`.
+fn each_piece(
+    mut from: impl Read,
+    mut use_piece: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+        match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => use_piece(&buf[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        };
-        sha256.update(&buf[..n]);
-        blake3.update(&buf[..n]);
+        }
     }
+}
+
+/// The SHA-256 of the file at `path`, if its BLAKE3 digest is `digest`.
+fn sha256_if_blob(path: &std::path::Path, digest: &Digest) -> io::Result<String> {
+    let mut sha256 = Sha256::new();
+    let mut blake3 = blake3::Hasher::new();
+    each_piece(File::open(path)?, |piece| {
+        sha256.update(piece);
+        blake3.update(piece);
+        Ok(())
+    })?;
     if Digest(*blake3.finalize().as_bytes()) != *digest {
         return Err(bad("no longer matches its digest".to_string()));
     }

@@ -302,6 +302,31 @@ bench "13. gather, $remote_n jobs from a remote 50 ms away" "$slow_runs" --prepa
 kill "$remote_pid"
 rm -rf "$work/r" "$work/g"
 
+# 15. Gather throughput from an S3 API server on loopback (moto), next to
+# the HTTP remote (bench/slow_remote.py with no delay): the same results.
+if have moto_server; then
+  echo "bench: gather from S3 and HTTP on loopback" >&2
+  s3port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  moto_server -H 127.0.0.1 -p "$s3port" >/dev/null 2>&1 &
+  moto_pid=$!
+  python3 "$repo/bench/slow_remote.py" "$port" 0 &
+  remote_pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null -X PUT "http://127.0.0.1:$s3port/jlbucket" && break; sleep 0.1; done
+  s3=s3://jlbucket/bench?endpoint=http://127.0.0.1:$s3port
+  seq "$((remote_n * 5))" >gather-items.txt
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
+  for url in "$s3" "$remote"; do
+    JL_STORE=$work/p "$jl" map -q -j8 --remote "$url" -a gather-items.txt -- sh -c 'echo $1; seq 2000' sh >/dev/null
+    rm -rf "$work/p"
+  done
+  bench "15. gather, $((remote_n * 5)) jobs of 8.9 KB, loopback" "$slow_runs" --prepare "rm -rf $work/g" -- \
+    "jl map -j8, S3 (moto)=env JL_STORE=$work/g $jl map -q -j8 --remote $s3 -a gather-items.txt -- sh -c 'echo \$1; seq 2000' sh" \
+    "jl map -j8, HTTP=env JL_STORE=$work/g $jl map -q -j8 --remote $remote -a gather-items.txt -- sh -c 'echo \$1; seq 2000' sh"
+  kill "$moto_pid" "$remote_pid"
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  rm -rf "$work/g"
+fi
+
 # 14. JL_MAX_SIZE against the disk space a store of many one-line results
 # really takes (every file a 4 KiB block at least).
 echo "bench: disk use under JL_MAX_SIZE" >&2

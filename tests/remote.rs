@@ -210,16 +210,112 @@ impl Drop for Redis {
     }
 }
 
+/// moto's S3 API server on a free loopback port, in memory, with a bucket
+/// `jlbucket`; jl uses it under the prefix `team/`. Stopped on drop.
+struct Moto {
+    child: std::sync::Mutex<Option<std::process::Child>>,
+    port: u16,
+    url: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(crate::util::installed("moto_server", "moto[server] (pip)"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let moto = Moto {
+            child: std::sync::Mutex::new(Some(child)),
+            port,
+            url: format!("s3://jlbucket/team?endpoint=http://127.0.0.1:{port}"),
+        };
+        for _ in 0..600 {
+            if moto.boto("s3.create_bucket(Bucket='jlbucket')").is_some() {
+                return moto;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("moto never answered");
+    }
+
+    /// Runs python `code` with `s3`, a boto3 client of this server;
+    /// returns what it printed, or `None` when it failed.
+    fn boto(&self, code: &str) -> Option<String> {
+        let script = format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url='http://127.0.0.1:{}', region_name='us-east-1')\n{code}",
+            self.port
+        );
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .unwrap();
+        out.status.success().then(|| stdout(&out))
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let listed = self.boto(&format!(
+            "for o in s3.list_objects_v2(Bucket='jlbucket', Prefix='{prefix}').get('Contents', []): print(o['Key'])"
+        ));
+        listed.unwrap().lines().map(String::from).collect()
+    }
+}
+
+impl Server for Moto {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        (self.keys("team/ac/").len(), self.keys("team/cas/").len())
+    }
+
+    fn rewrite_blobs(&self, content: Option<&str>) {
+        for key in self.keys("team/cas/") {
+            let code = match content {
+                Some(c) => format!("s3.put_object(Bucket='jlbucket', Key='{key}', Body={c:?})"),
+                None => format!("s3.delete_object(Bucket='jlbucket', Key='{key}')"),
+            };
+            self.boto(&code).unwrap();
+        }
+    }
+
+    fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// moto's S3 answers signed requests only (any key pair will do); the
+/// other servers ignore these.
+const S3_TEST_KEYS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+];
 
 /// `jl ARGS...` in `env` with its own store (a "machine") and the remote.
 fn on(env: &TestEnv, store: &str, remote: &str, args: &[&str]) -> std::process::Output {
     env.jl()
         .env("JL_STORE", env.path(store))
         .env("JL_REMOTE", remote)
+        .envs(S3_TEST_KEYS)
         .args(args)
         .output()
         .unwrap()
@@ -281,6 +377,11 @@ fn two_machines_share_results(server: &dyn Server) {
 #[test]
 fn two_machines_share_results_through_nginx() {
     two_machines_share_results(&Nginx::start());
+}
+
+#[test]
+fn two_machines_share_results_through_an_s3_api() {
+    two_machines_share_results(&Moto::start());
 }
 
 #[test]
@@ -355,6 +456,7 @@ fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
         let mut map = env.jl();
         map.env("JL_STORE", env.path(store))
             .env("JL_REMOTE", server.url())
+            .envs(S3_TEST_KEYS)
             .args([
                 "map",
                 "-q",
@@ -394,6 +496,11 @@ fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
 #[test]
 fn nginx_dying_mid_map_costs_one_warning() {
     a_remote_that_dies_mid_map_costs_one_warning(&Nginx::start());
+}
+
+#[test]
+fn an_s3_api_dying_mid_map_costs_one_warning() {
+    a_remote_that_dies_mid_map_costs_one_warning(&Moto::start());
 }
 
 #[test]
@@ -873,4 +980,108 @@ fn a_large_output_goes_through_redis_a_piece_at_a_time() {
     let stats: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
     assert_eq!(stats["remote"]["hits"], 1, "b replayed a's result: {stats}");
     assert!(redis.keys("jl:tmp/*").is_empty(), "no temp key left");
+}
+
+#[test]
+fn an_s3_remote_read_only_and_one_that_refuses_our_credentials() {
+    // Read-only: used, never written.
+    let moto = Moto::start();
+    let env = TestEnv::new();
+    on(&env, "a", moto.url(), &RUN);
+    let uploaded = moto.counts();
+    assert_eq!(uploaded, (1, 2));
+    let read_only: Vec<&str> = ["run", "--remote-read-only"]
+        .into_iter()
+        .chain(RUN[1..].iter().copied())
+        .collect();
+    let hit = on(&env, "b", moto.url(), &read_only);
+    assert_eq!(stdout(&hit), "1\n2\n3\n");
+    assert_eq!(env.count("count"), 1, "a hit from the bucket");
+    let mut other = read_only.clone();
+    other[read_only.len() - 2] = "echo x >> count; echo new";
+    on(&env, "b", moto.url(), &other);
+    assert_eq!(moto.counts(), uploaded, "nothing uploaded");
+
+    // An endpoint that refuses the credentials, as S3 does (403): one
+    // warning, the map finishes, and the secret is never printed.
+    fn refuse(_: &str) -> (std::time::Duration, &'static str, &'static str) {
+        let body = "<Error><Code>InvalidAccessKeyId</Code></Error>";
+        (std::time::Duration::ZERO, "403 Forbidden", body)
+    }
+    let (endpoint, seen) = scripted_server(refuse);
+    let endpoint = endpoint.trim_end_matches("/jl");
+    let out = spawn_fed(
+        env.jl()
+            .env("JL_STORE", env.path("c"))
+            .env(
+                "JL_REMOTE",
+                format!("s3://jlbucket/team?endpoint={endpoint}"),
+            )
+            .env("AWS_ACCESS_KEY_ID", "AKIAWRONG")
+            .env("AWS_SECRET_ACCESS_KEY", "TOPSECRETKEY")
+            .args(["map", "-q", "-j2", "--", "echo"]),
+        b"1\n2\n3\n4\n",
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "1\n2\n3\n4\n");
+    let err = stderr(&out);
+    assert_eq!(err.matches("remote cache").count(), 1, "{err}");
+    assert_says(&err, "HTTP 403");
+    assert!(!err.contains("TOPSECRETKEY"), "{err}");
+    assert!(seen.requests("GET") >= 1, "jl asked the endpoint");
+}
+
+/// The code spans of the README's backend table row that starts with
+/// `backend`, with the port of its example replaced by `port`.
+fn readme_backend(backend: &str, example_port: &str, port: u16) -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| {backend}")))
+        .unwrap_or_else(|| panic!("README lost its {backend} row"));
+    let spans = row.split('`').skip(1).step_by(2);
+    spans
+        .map(|span| span.replace(example_port, &port.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_readmes_backend_table_starts_servers_jl_shares_results_through() {
+    // Redis and S3 rows: their start commands, run as shown (on a free
+    // port), then two machines through the URL the row shows. (The HTTP
+    // row's bazel-remote is not on this machine; nginx, its other
+    // server, is tested above.)
+    for (backend, example_port) in [("Redis", "6379"), ("S3", "5005")] {
+        let port = free_port();
+        let spans = readme_backend(backend, example_port, port);
+        let (url, start, then) = (&spans[0], &spans[1], spans.get(2));
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Command::new("sh")
+            .args(["-c", &format!("exec {start}")])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(up.elapsed() < std::time::Duration::from_secs(30), "{start}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if let Some(then) = then {
+            let status = Command::new("sh").args(["-c", then]).output().unwrap();
+            assert!(status.status.success(), "{then}: {}", stderr(&status));
+        }
+        let env = TestEnv::new();
+        on(&env, "a", url, &RUN);
+        let b = on(&env, "b", url, &RUN);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(stdout(&b), "1\n2\n3\n", "{backend}: {}", stderr(&b));
+        assert_eq!(env.count("count"), 1, "{backend}: machine b ran nothing");
+    }
 }

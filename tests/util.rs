@@ -56,6 +56,15 @@ impl TestEnv {
             .env_remove("MAKEFLAGS")
             .env_remove("CARGO_MAKEFLAGS")
             .stdin(Stdio::null());
+        for aws in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "JL_S3_ENDPOINT",
+        ] {
+            cmd.env_remove(aws);
+        }
         cmd
     }
 

@@ -42,21 +42,11 @@ impl Http {
                 .ok_or("JL_REMOTE_HEADER: expected 'Name: value'")?;
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
-        // The timeout is a deadline for a whole request, body included: a
-        // server sending a byte now and then must not hold a run.
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .timeout_connect(Some(timeout))
-            .timeout_recv_response(Some(timeout))
-            .timeout_send_request(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Ok(Http {
             query: query.to_string(),
             base: format!("{scheme}://{host}{}", path.trim_end_matches('/')),
             headers,
-            agent,
+            agent: agent(timeout),
         })
     }
 
@@ -71,6 +61,19 @@ impl Http {
         }
         request
     }
+}
+
+/// An HTTP client whose `timeout` is a deadline for a whole request, body
+/// included: a server sending a byte now and then must not hold a run.
+pub(super) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout))
+        .timeout_recv_response(Some(timeout))
+        .timeout_send_request(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 impl Backend for Http {

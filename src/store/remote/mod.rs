@@ -1,6 +1,6 @@
 //! A remote cache shared by machines: Bazel's HTTP cache protocol
-//! ([`http`]) or Redis ([`redis`]), each a [`Backend`] that gets, checks and
-//! puts a body under a name.
+//! ([`http`]), an S3 bucket ([`s3`]) or Redis ([`redis`]), each a
+//! [`Backend`] that gets, checks and puts a body under a name.
 //!
 //! Layered under the local store: a local miss asks the remote, a remote
 //! hit is written into the local store (which then replays it as always),
@@ -23,6 +23,7 @@
 
 mod http;
 mod redis;
+mod s3;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -117,13 +118,14 @@ impl Remote {
     ) -> Result<Remote, String> {
         let backend: Box<dyn Backend> = match url.split_once("://") {
             Some(("http" | "https", _)) => Box::new(http::Http::new(url, header, timeout)?),
+            Some(("s3", _)) => Box::new(s3::S3::new(url, timeout)?),
             Some(("redis", _)) => Box::new(
                 redis::Redis::new(url, timeout, expire)
                     .map_err(|e| format!("--remote {}: {e}", redact(url)))?,
             ),
             _ => {
                 return Err(format!(
-                    "--remote {}: expected http(s)://host[:port][/prefix] or redis://host:port[/db]",
+                    "--remote {}: expected http(s)://host[:port][/prefix], s3://bucket[/prefix] or redis://host:port[/db]",
                     redact(url)
                 ));
             }

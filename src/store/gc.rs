@@ -176,24 +176,22 @@ pub fn collect(
     {
         report.tmp_removed += u64::from(remove_unheld_lock(&lock.path(), dry_run));
     }
+    for file in std::fs::read_dir(store.tmp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
     {
-        for file in std::fs::read_dir(store.tmp_dir())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let path = file.path();
-            let removed = if file.file_type().is_ok_and(|t| t.is_dir()) {
-                // A map's own directory: gone with its map, even if young.
-                !scratch_in_use(&path)
-                    && older_than(&path, SCRATCH_GRACE, now)
-                    && (dry_run || std::fs::remove_dir_all(&path).is_ok())
-            } else {
-                let dead = crate::store::local::writer_gone(&file.file_name());
-                (dead || older_than(&path, TMP_GRACE, now)) && remove(&path, dry_run)
-            };
-            report.tmp_removed += u64::from(removed);
-        }
+        let path = file.path();
+        let removed = if file.file_type().is_ok_and(|t| t.is_dir()) {
+            // A map's own directory: gone with its map, even if young.
+            !scratch_in_use(&path)
+                && older_than(&path, SCRATCH_GRACE, now)
+                && (dry_run || std::fs::remove_dir_all(&path).is_ok())
+        } else {
+            let dead = crate::store::local::writer_gone(&file.file_name());
+            (dead || older_than(&path, TMP_GRACE, now)) && remove(&path, dry_run)
+        };
+        report.tmp_removed += u64::from(removed);
     }
     report.bytes_left = total;
     if !dry_run {

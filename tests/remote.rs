@@ -298,16 +298,167 @@ impl Drop for Moto {
     }
 }
 
+/// Azurite's Blob service on a free loopback port, its data in a temp dir,
+/// with a container `jlcache`; jl uses it under the prefix `team/`. Stopped on
+/// drop.
+struct Azurite {
+    child: std::sync::Mutex<Option<std::process::Child>>,
+    _dir: tempfile::TempDir,
+    endpoint: String,
+    url: String,
+}
+
+/// Azurite's well-known development account.
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+impl Azurite {
+    fn start() -> Azurite {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(crate::util::installed("azurite-blob", "azurite (npm)"))
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(dir.path())
+            .args(["--silent", "--skipApiVersionCheck", "--disableTelemetry"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
+        let azurite = Azurite {
+            child: std::sync::Mutex::new(Some(child)),
+            _dir: dir,
+            url: format!("azblob://jlcache/team?endpoint={endpoint}"),
+            endpoint,
+        };
+        let mut last = Err(String::new());
+        for _ in 0..600 {
+            last = azurite.call("PUT", "jlcache?restype=container", None);
+            if last.is_ok() {
+                return azurite;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("azurite never made the container: {last:?}");
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> Result<String, String> {
+        azure_call(&self.endpoint, method, path, body)
+    }
+
+    fn names(&self, prefix: &str) -> Vec<String> {
+        let listed = self
+            .call(
+                "GET",
+                &format!("jlcache?restype=container&comp=list&prefix={prefix}"),
+                None,
+            )
+            .unwrap();
+        let names = listed.split("<Name>").skip(1);
+        names
+            .map(|n| n.split("</Name>").next().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl Server for Azurite {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        (self.names("team/ac/").len(), self.names("team/cas/").len())
+    }
+
+    fn rewrite_blobs(&self, content: Option<&str>) {
+        for name in self.names("team/cas/") {
+            let path = format!("jlcache/{name}");
+            match content {
+                Some(c) => self.call("PUT", &path, Some(c)),
+                None => self.call("DELETE", &path, None),
+            }
+            .unwrap();
+        }
+    }
+
+    fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A request to `path` below an Azure account's `endpoint`, signed with
+/// Azurite's development key; the body it answered with, or its status.
+fn azure_call(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<String, String> {
+    use reqsign_core::SignRequest;
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{endpoint}/{path}"))
+        .header("x-ms-version", "2021-08-06");
+    if let Some(body) = body {
+        request = request
+            .header("x-ms-blob-type", "BlockBlob")
+            .header("content-length", body.len().to_string());
+    }
+    let (mut parts, ()) = request.body(()).unwrap().into_parts();
+    let credential =
+        reqsign_azure_storage::Credential::with_shared_key("devstoreaccount1", AZURITE_KEY);
+    let signer = reqsign_azure_storage::RequestSigner::new();
+    let context = reqsign_core::Context::new();
+    {
+        let signing = signer.sign_request(&context, &mut parts, Some(&credential), None);
+        let mut signing = std::pin::pin!(signing);
+        let mut waker = std::task::Context::from_waker(std::task::Waker::noop());
+        let std::task::Poll::Ready(signed) = signing.as_mut().poll(&mut waker) else {
+            panic!("signing waited");
+        };
+        signed.unwrap();
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .run(http::Request::from_parts(
+            parts,
+            body.unwrap_or("").as_bytes(),
+        ))
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response.into_body().read_to_string().unwrap_or_default();
+    if (200..300).contains(&status) {
+        Ok(text)
+    } else {
+        Err(format!("HTTP {status}: {text}"))
+    }
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
-/// moto's S3 answers signed requests only (any key pair will do); the
-/// other servers ignore these.
-const S3_TEST_KEYS: [(&str, &str); 2] = [
+/// moto's S3 answers signed requests only (any key pair will do), Azurite
+/// those signed with its development key; the other servers ignore these.
+const TEST_KEYS: [(&str, &str); 4] = [
     ("AWS_ACCESS_KEY_ID", "test"),
     ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AZURE_STORAGE_ACCOUNT", "devstoreaccount1"),
+    ("AZURE_STORAGE_KEY", AZURITE_KEY),
 ];
 
 /// `jl ARGS...` in `env` with its own store (a "machine") and the remote.
@@ -315,7 +466,7 @@ fn on(env: &TestEnv, store: &str, remote: &str, args: &[&str]) -> std::process::
     env.jl()
         .env("JL_STORE", env.path(store))
         .env("JL_REMOTE", remote)
-        .envs(S3_TEST_KEYS)
+        .envs(TEST_KEYS)
         .args(args)
         .output()
         .unwrap()
@@ -385,6 +536,11 @@ fn two_machines_share_results_through_an_s3_api() {
 }
 
 #[test]
+fn two_machines_share_results_through_azure_blob() {
+    two_machines_share_results(&Azurite::start());
+}
+
+#[test]
 fn two_machines_share_results_through_redis() {
     two_machines_share_results(&Redis::start());
 }
@@ -429,24 +585,7 @@ fn a_compressed_blob_travels_uncompressed() {
 
 #[test]
 fn a_read_only_remote_is_used_but_never_written() {
-    let env = TestEnv::new();
-    let nginx = Nginx::start();
-    on(&env, "a", &nginx.url, &RUN);
-    assert_eq!(env.count("count"), 1);
-    let uploaded = nginx.counts();
-    assert_eq!(uploaded, (1, 2), "a writer filled the remote");
-    let mut read_only = vec!["run", "--remote-read-only"];
-    read_only.extend_from_slice(&RUN[1..]);
-    // Used: another machine's empty store replays the remote's result.
-    let hit = on(&env, "b", &nginx.url, &read_only);
-    assert_eq!(stdout(&hit), "1\n2\n3\n");
-    assert_eq!(env.count("count"), 1, "a hit from the remote");
-    // Never written: a new result stays local.
-    let mut other = read_only.clone();
-    other[read_only.len() - 2] = "echo x >> count; echo new";
-    on(&env, "b", &nginx.url, &other);
-    assert_eq!(env.count("count"), 2);
-    assert_eq!(nginx.counts(), uploaded, "nothing uploaded");
+    read_only_is_used_but_never_written(&Nginx::start());
 }
 
 fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
@@ -456,7 +595,7 @@ fn a_remote_that_dies_mid_map_costs_one_warning(server: &dyn Server) {
         let mut map = env.jl();
         map.env("JL_STORE", env.path(store))
             .env("JL_REMOTE", server.url())
-            .envs(S3_TEST_KEYS)
+            .envs(TEST_KEYS)
             .args([
                 "map",
                 "-q",
@@ -501,6 +640,11 @@ fn nginx_dying_mid_map_costs_one_warning() {
 #[test]
 fn an_s3_api_dying_mid_map_costs_one_warning() {
     a_remote_that_dies_mid_map_costs_one_warning(&Moto::start());
+}
+
+#[test]
+fn azure_blob_dying_mid_map_costs_one_warning() {
+    a_remote_that_dies_mid_map_costs_one_warning(&Azurite::start());
 }
 
 #[test]
@@ -982,25 +1126,31 @@ fn a_large_output_goes_through_redis_a_piece_at_a_time() {
     assert!(redis.keys("jl:tmp/*").is_empty(), "no temp key left");
 }
 
-#[test]
-fn an_s3_remote_read_only_and_one_that_refuses_our_credentials() {
-    // Read-only: used, never written.
-    let moto = Moto::start();
+/// A read-only remote is used, never written.
+fn read_only_is_used_but_never_written(server: &dyn Server) {
     let env = TestEnv::new();
-    on(&env, "a", moto.url(), &RUN);
-    let uploaded = moto.counts();
-    assert_eq!(uploaded, (1, 2));
-    let read_only: Vec<&str> = ["run", "--remote-read-only"]
-        .into_iter()
-        .chain(RUN[1..].iter().copied())
-        .collect();
-    let hit = on(&env, "b", moto.url(), &read_only);
+    on(&env, "a", server.url(), &RUN);
+    assert_eq!(env.count("count"), 1);
+    let uploaded = server.counts();
+    assert_eq!(uploaded, (1, 2), "a writer filled the remote");
+    let mut read_only = vec!["run", "--remote-read-only"];
+    read_only.extend_from_slice(&RUN[1..]);
+    // Used: another machine's empty store replays the remote's result.
+    let hit = on(&env, "b", server.url(), &read_only);
     assert_eq!(stdout(&hit), "1\n2\n3\n");
-    assert_eq!(env.count("count"), 1, "a hit from the bucket");
+    assert_eq!(env.count("count"), 1, "a hit from the remote");
+    // Never written: a new result stays local.
     let mut other = read_only.clone();
     other[read_only.len() - 2] = "echo x >> count; echo new";
-    on(&env, "b", moto.url(), &other);
-    assert_eq!(moto.counts(), uploaded, "nothing uploaded");
+    on(&env, "b", server.url(), &other);
+    assert_eq!(env.count("count"), 2);
+    assert_eq!(server.counts(), uploaded, "nothing uploaded");
+}
+
+#[test]
+fn an_s3_remote_read_only_and_one_that_refuses_our_credentials() {
+    read_only_is_used_but_never_written(&Moto::start());
+    let env = TestEnv::new();
 
     // An endpoint that refuses the credentials, as S3 does (403): one
     // warning, the map finishes, and the secret is never printed.
@@ -1051,11 +1201,11 @@ fn readme_backend(backend: &str, example_port: &str, port: u16) -> Vec<String> {
 
 #[test]
 fn the_readmes_backend_table_starts_servers_jl_shares_results_through() {
-    // Redis and S3 rows: their start commands, run as shown (on a free
-    // port), then two machines through the URL the row shows. (The HTTP
-    // row's bazel-remote is not on this machine; nginx, its other
+    // Redis, S3 and Azure rows: their start commands, run as shown (on a
+    // free port), then two machines through the URL the row shows. (The
+    // HTTP row's bazel-remote is not on this machine; nginx, its other
     // server, is tested above.)
-    for (backend, example_port) in [("Redis", "6379"), ("S3", "5005")] {
+    for (backend, example_port) in [("Redis", "6379"), ("S3", "5005"), ("Azure", "10000")] {
         let port = free_port();
         let spans = readme_backend(backend, example_port, port);
         let (url, start, then) = (&spans[0], &spans[1], spans.get(2));
@@ -1072,7 +1222,12 @@ fn the_readmes_backend_table_starts_servers_jl_shares_results_through() {
             assert!(up.elapsed() < std::time::Duration::from_secs(30), "{start}");
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        if let Some(then) = then {
+        if backend == "Azure" {
+            // The row's container command needs the az CLI, which is not
+            // on this machine: the same request, from the test's client.
+            let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
+            azure_call(&endpoint, "PUT", "jlcache?restype=container", None).unwrap();
+        } else if let Some(then) = then {
             let status = Command::new("sh").args(["-c", then]).output().unwrap();
             assert!(status.status.success(), "{then}: {}", stderr(&status));
         }
@@ -1084,4 +1239,52 @@ fn the_readmes_backend_table_starts_servers_jl_shares_results_through() {
         assert_eq!(stdout(&b), "1\n2\n3\n", "{backend}: {}", stderr(&b));
         assert_eq!(env.count("count"), 1, "{backend}: machine b ran nothing");
     }
+}
+
+#[test]
+fn an_azure_remote_read_only_and_one_with_a_wrong_key() {
+    let azurite = Azurite::start();
+    read_only_is_used_but_never_written(&azurite);
+    // Another account key: Azurite refuses each request (403); one
+    // warning, the map finishes, and the key is never printed.
+    let env = TestEnv::new();
+    let wrong = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=";
+    let out = spawn_fed(
+        env.jl()
+            .env("JL_REMOTE", azurite.url())
+            .env("AZURE_STORAGE_ACCOUNT", "devstoreaccount1")
+            .env("AZURE_STORAGE_KEY", wrong)
+            .args(["map", "-q", "-j2", "--", "echo"]),
+        b"1\n2\n3\n4\n",
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "1\n2\n3\n4\n");
+    let err = stderr(&out);
+    assert_eq!(err.matches("remote cache").count(), 1, "{err}");
+    assert_says(&err, "HTTP 403");
+    assert!(!err.contains(wrong), "{err}");
+    // A connection string alone names the account, its key and where it
+    // is: the result another machine stored is replayed.
+    let connection = format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};BlobEndpoint={};",
+        azurite.endpoint
+    );
+    let env = TestEnv::new();
+    on(&env, "a", azurite.url(), &RUN);
+    let ran = env.count("count");
+    let b = env
+        .jl()
+        .env("JL_STORE", env.path("b"))
+        .env("JL_REMOTE", "azblob://jlcache/team")
+        .env("AZURE_STORAGE_CONNECTION_STRING", connection)
+        .args(RUN)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&b), "1\n2\n3\n", "{}", stderr(&b));
+    assert_eq!(env.count("count"), ran, "machine b ran nothing");
+    let stats = on(&env, "b", "", &["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["remote"]["hits"], 1, "{stats}");
 }

@@ -62,6 +62,10 @@ impl TestEnv {
             "AWS_SESSION_TOKEN",
             "AWS_PROFILE",
             "JL_S3_ENDPOINT",
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "AZURE_STORAGE_ACCOUNT",
+            "AZURE_STORAGE_KEY",
+            "AZURE_STORAGE_SAS_TOKEN",
         ] {
             cmd.env_remove(aws);
         }

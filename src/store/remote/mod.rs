@@ -1,5 +1,6 @@
 //! A remote cache shared by machines: Bazel's HTTP cache protocol
-//! ([`http`]), an S3 bucket ([`s3`]) or Redis ([`redis`]), each a
+//! ([`http`]), an S3 bucket ([`s3`]), an Azure Blob container
+//! ([`azblob`]) or Redis ([`redis`]), each a
 //! [`Backend`] that gets, checks and puts a body under a name.
 //!
 //! Layered under the local store: a local miss asks the remote, a remote
@@ -21,6 +22,7 @@
 //! at most one timeout. Once jl has a signal to stop on, every wait on the
 //! remote is given up within a tenth of a second of that signal.
 
+mod azblob;
 mod http;
 mod redis;
 mod s3;
@@ -116,21 +118,26 @@ impl Remote {
         timeout: Duration,
         expire: Option<Duration>,
     ) -> Result<Remote, String> {
+        let mut secrets = secrets_of(url);
         let backend: Box<dyn Backend> = match url.split_once("://") {
             Some(("http" | "https", _)) => Box::new(http::Http::new(url, header, timeout)?),
             Some(("s3", _)) => Box::new(s3::S3::new(url, timeout)?),
+            Some(("azblob", _)) => {
+                let (backend, keys) = azblob::AzBlob::new(url, timeout)?;
+                secrets.extend(keys);
+                Box::new(backend)
+            }
             Some(("redis", _)) => Box::new(
                 redis::Redis::new(url, timeout, expire)
                     .map_err(|e| format!("--remote {}: {e}", redact(url)))?,
             ),
             _ => {
                 return Err(format!(
-                    "--remote {}: expected http(s)://host[:port][/prefix], s3://bucket[/prefix] or redis://host:port[/db]",
+                    "--remote {}: expected http(s)://host[:port][/prefix], s3://bucket[/prefix], azblob://container[/prefix] or redis://host:port[/db]",
                     redact(url)
                 ));
             }
         };
-        let mut secrets = secrets_of(url);
         if let Some((_, value)) = header.and_then(|h| h.split_once(':')) {
             secrets.push(value.trim().to_string());
         }

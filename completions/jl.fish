@@ -49,7 +49,7 @@ complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_ind
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
+complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix, s3://bucket/prefix, azblob://container/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l compress -d 'Compress new blobs with zstd at LEVEL (0: off; 1, the default, is fast; up to 19). Blobs stay raw where that does not pay' -r
 complete -c jl -n "__fish_jl_using_subcommand run; and not __fish_jl_command_index >/dev/null" -l stale -d 'Past --ttl by at most DURATION, replay the entry at once and refresh it in the background' -r
@@ -81,7 +81,7 @@ complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_ind
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
+complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix, s3://bucket/prefix, azblob://container/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -l compress -d 'Compress new blobs with zstd at LEVEL (0: off; 1, the default, is fast; up to 19). Blobs stay raw where that does not pay' -r
 complete -c jl -n "__fish_jl_using_subcommand map; and not __fish_jl_command_index >/dev/null" -s 0 -l null -d 'Items are separated by NUL, not newline'
@@ -121,7 +121,7 @@ complete -c jl -n "__fish_jl_using_subcommand explain" -l trace-ignore -d 'With 
 complete -c jl -n "__fish_jl_using_subcommand explain" -l store -d 'The store directory [default: the user cache dir, e.g. ~/.cache/jl]' -r -F
 complete -c jl -n "__fish_jl_using_subcommand explain" -l ttl -d 'Entries older than this are stale and re-run (e.g. 90s, 1h, 7d)' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l log -d 'Append a joblog row for every run to FILE (shared by concurrent jl)' -r -F
-complete -c jl -n "__fish_jl_using_subcommand explain" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix or redis://host:port/db' -r
+complete -c jl -n "__fish_jl_using_subcommand explain" -l remote -d 'A remote cache shared with other machines: http(s)://host:port/prefix, s3://bucket/prefix, azblob://container/prefix or redis://host:port/db' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l remote-timeout -d 'Give up on the remote after this long without an answer' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l compress -d 'Compress new blobs with zstd at LEVEL (0: off; 1, the default, is fast; up to 19). Blobs stay raw where that does not pay' -r
 complete -c jl -n "__fish_jl_using_subcommand explain" -l no-auto-inputs -d 'Do not treat arguments that name existing files as inputs'

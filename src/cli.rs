@@ -165,8 +165,8 @@ pub struct CacheArgs {
     /// Append a joblog row for every run to FILE (shared by concurrent jl)
     #[arg(long, env = "JL_LOG", value_name = "FILE")]
     pub log: Option<PathBuf>,
-    /// A remote cache shared with other machines: http(s)://host:port/prefix
-    /// or redis://host:port/db
+    /// A remote cache shared with other machines: http(s)://host:port/prefix,
+    /// s3://bucket/prefix, azblob://container/prefix or redis://host:port/db
     #[arg(long, env = "JL_REMOTE", value_name = "URL", value_parser = RemoteUrl)]
     pub remote: Option<String>,
     /// Use the remote cache for hits only; never upload

@@ -210,10 +210,32 @@ impl Drop for Redis {
     }
 }
 
+/// A server process a test started: killed on `stop` and on drop.
+struct Process(std::sync::Mutex<Option<std::process::Child>>);
+
+impl Process {
+    fn new(child: std::process::Child) -> Process {
+        Process(std::sync::Mutex::new(Some(child)))
+    }
+
+    fn stop(&self) {
+        if let Some(mut child) = self.0.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// moto's S3 API server on a free loopback port, in memory, with a bucket
 /// `jlbucket`; jl uses it under the prefix `team/`. Stopped on drop.
 struct Moto {
-    child: std::sync::Mutex<Option<std::process::Child>>,
+    process: Process,
     port: u16,
     url: String,
 }
@@ -228,7 +250,7 @@ impl Moto {
             .spawn()
             .unwrap();
         let moto = Moto {
-            child: std::sync::Mutex::new(Some(child)),
+            process: Process::new(child),
             port,
             url: format!("s3://jlbucket/team?endpoint=http://127.0.0.1:{port}"),
         };
@@ -285,16 +307,7 @@ impl Server for Moto {
     }
 
     fn stop(&self) {
-        if let Some(mut child) = self.child.lock().unwrap().take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
 
@@ -302,7 +315,7 @@ impl Drop for Moto {
 /// with a container `jlcache`; jl uses it under the prefix `team/`. Stopped on
 /// drop.
 struct Azurite {
-    child: std::sync::Mutex<Option<std::process::Child>>,
+    process: Process,
     _dir: tempfile::TempDir,
     endpoint: String,
     url: String,
@@ -327,7 +340,7 @@ impl Azurite {
             .unwrap();
         let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
         let azurite = Azurite {
-            child: std::sync::Mutex::new(Some(child)),
+            process: Process::new(child),
             _dir: dir,
             url: format!("azblob://jlcache/team?endpoint={endpoint}"),
             endpoint,
@@ -383,16 +396,7 @@ impl Server for Azurite {
     }
 
     fn stop(&self) {
-        if let Some(mut child) = self.child.lock().unwrap().take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
 

@@ -7,7 +7,8 @@
 //! The account comes from `AZURE_STORAGE_CONNECTION_STRING` (`AccountName`,
 //! `AccountKey` or `SharedAccessSignature`, `BlobEndpoint`), else from
 //! `AZURE_STORAGE_ACCOUNT` and `AZURE_STORAGE_KEY` (or
-//! `AZURE_STORAGE_SAS_TOKEN`); the endpoint is `?endpoint=URL`, the
+//! `AZURE_STORAGE_SAS_TOKEN`), else requests go unsigned (a container
+//! open to anonymous reads); the endpoint is `?endpoint=URL`, the
 //! connection string's, or `https://<account>.blob.core.windows.net`.
 
 use std::fs::File;
@@ -22,7 +23,8 @@ use super::{Backend, Payload, bad};
 pub(super) struct AzBlob {
     /// `<endpoint>/<container>/<prefix>/`, without credentials.
     base: String,
-    credential: Credential,
+    /// `None`: requests go unsigned (a container open to anonymous reads).
+    credential: Option<Credential>,
     signer: RequestSigner,
     context: reqsign_core::Context,
     agent: ureq::Agent,
@@ -60,15 +62,13 @@ impl AzBlob {
         let sas = field("SharedAccessSignature").or_else(|| env("AZURE_STORAGE_SAS_TOKEN"));
         let (credential, secrets) = match (&account, key, sas) {
             (Some(account), Some(key), _) => {
-                (Credential::with_shared_key(account, &key), vec![key])
+                (Some(Credential::with_shared_key(account, &key)), vec![key])
             }
             (_, _, Some(sas)) => {
                 let sas = sas.trim_start_matches('?').to_string();
-                (Credential::with_sas_token(&sas), vec![sas])
+                (Some(Credential::with_sas_token(&sas)), vec![sas])
             }
-            _ => {
-                return Err("--remote azblob://: no Azure credentials (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY)".to_string());
-            }
+            _ => (None, Vec::new()),
         };
         let option = query
             .split('&')
@@ -111,10 +111,13 @@ impl AzBlob {
             request = request.header(*header, value);
         }
         let (mut parts, ()) = request.body(()).map_err(io::Error::other)?.into_parts();
-        let signing =
-            self.signer
-                .sign_request(&self.context, &mut parts, Some(&self.credential), None);
-        ready(signing).map_err(|e| io::Error::other(format!("cannot sign the request: {e}")))?;
+        if let Some(credential) = &self.credential {
+            let signing =
+                self.signer
+                    .sign_request(&self.context, &mut parts, Some(credential), None);
+            ready(signing)
+                .map_err(|e| io::Error::other(format!("cannot sign the request: {e}")))?;
+        }
         let response = self.agent.run(http::Request::from_parts(parts, body));
         response.map_err(io::Error::other)
     }

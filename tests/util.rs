@@ -278,13 +278,28 @@ pub fn read_only_dir(dir: &Path) -> Option<Mount> {
 /// install anything: `.ci/run` does, and a missing program fails the test
 /// saying which Debian `package` has it.
 pub fn installed(program: &str, package: &str) -> PathBuf {
+    found(program).unwrap_or_else(|| {
+        panic!("{program} is needed: apt-get install {package} (.ci/run installs it)")
+    })
+}
+
+/// The path of a server the test needs, or `None` after saying the test
+/// is skipped (on a machine without it; `.ci/run` installs it).
+pub fn server(program: &str, from: &str) -> Option<PathBuf> {
+    let path = found(program);
+    if path.is_none() {
+        skip(&format!(
+            "{program} is not installed ({from}; .ci/run installs it)"
+        ));
+    }
+    path
+}
+
+fn found(program: &str) -> Option<PathBuf> {
     std::env::var("PATH")
         .unwrap_or_default()
         .split(':')
         .chain(["/usr/sbin", "/sbin"])
         .map(|dir| Path::new(dir).join(program))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{program} is needed: apt-get install {package} (.ci/run installs it)")
-        })
 }

@@ -285,6 +285,7 @@ pub fn installed(program: &str, package: &str) -> PathBuf {
 
 /// The path of a server the test needs, or `None` after saying the test
 /// is skipped (on a machine without it; `.ci/run` installs it).
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub fn server(program: &str, from: &str) -> Option<PathBuf> {
     let path = found(program);
     if path.is_none() {

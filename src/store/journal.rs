@@ -126,16 +126,9 @@ impl Journal {
         // Opened at the first record that can (the store may not exist
         // yet when a remote miss is recorded), then kept while it is the
         // journal: a compaction by another jl replaces it.
-        let current = match slot
+        let current = slot
             .as_ref()
-            .map(|f| (f.metadata(), std::fs::metadata(&path)))
-        {
-            Some((Ok(open), Ok(named))) => {
-                use std::os::unix::fs::MetadataExt;
-                (open.ino(), open.dev()) == (named.ino(), named.dev())
-            }
-            _ => false,
-        };
+            .is_some_and(|f| crate::store::local::same_file(f, &path));
         if !current {
             let opened = OpenOptions::new()
                 .create(true)

@@ -57,7 +57,7 @@ impl S3 {
         };
         let endpoint = endpoint
             .parse()
-            .map_err(|e| format!("--remote: S3 endpoint {endpoint}: {e}"))?;
+            .map_err(|e| format!("--remote: S3 endpoint {}: {e}", super::redact(&endpoint)))?;
         if name.is_empty() {
             return Err("--remote: expected s3://BUCKET[/PREFIX]".to_string());
         }
@@ -81,21 +81,26 @@ impl S3 {
     }
 }
 
-/// What a signed S3 request's URL gives away in an error message: its
-/// signature, replaced by `***`.
+/// An error of a signed request, without what its URL gives away: the
+/// signature, the key id and a session token are replaced by `***`.
 fn unsigned(error: ureq::Error) -> io::Error {
-    let text = error.to_string();
-    let masked = match text.find("X-Amz-Signature=") {
-        Some(at) => {
-            let start = at + "X-Amz-Signature=".len();
+    let mut text = error.to_string();
+    for field in [
+        "X-Amz-Signature=",
+        "X-Amz-Credential=",
+        "X-Amz-Security-Token=",
+    ] {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(field) {
+            let start = from + at + field.len();
             let end = text[start..]
-                .find(|c: char| !c.is_ascii_hexdigit())
+                .find(|c: char| c == '&' || c == '"' || c.is_whitespace())
                 .map_or(text.len(), |n| start + n);
-            format!("{}***{}", &text[..start], &text[end..])
+            text.replace_range(start..end, "***");
+            from = start + 3;
         }
-        None => text,
-    };
-    io::Error::other(masked)
+    }
+    io::Error::other(text)
 }
 
 impl Backend for S3 {
@@ -196,6 +201,18 @@ fn profile_keys(text: &str, profile: &str) -> (Option<String>, Option<String>, O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_urls_secrets_never_print() {
+        let url = "http://h/b/k?X-Amz-Credential=AKIA%2F2026&X-Amz-Security-Token=IQo%2Bsecret&X-Amz-Signature=ab12";
+        let text = unsigned(ureq::Error::BadUri(url.to_string())).to_string();
+        assert!(text.contains("X-Amz-Credential=***&"), "{text}");
+        assert!(text.contains("X-Amz-Security-Token=***&"), "{text}");
+        assert!(text.contains("X-Amz-Signature=***"), "{text}");
+        for secret in ["AKIA", "IQo", "ab12"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
 
     #[test]
     fn a_profile_is_read_from_its_own_section() {

@@ -88,14 +88,15 @@ impl Redis {
             crate::store::now_ms()
         );
         let mut file = File::open(path)?;
-        let mut piece = vec![0u8; PIECE];
+        let mut piece = Vec::with_capacity(PIECE);
         let mut first = true;
         loop {
-            let n = read_full(&mut file, &mut piece)?;
+            piece.clear();
+            let n = (&mut file).take(PIECE as u64).read_to_end(&mut piece)?;
             if n == 0 && !first {
                 break;
             }
-            let chunk = &piece[..n];
+            let chunk = &piece[..];
             if first {
                 self.with(|c| {
                     cmd("SET")
@@ -109,7 +110,7 @@ impl Redis {
             } else {
                 self.with(|c| cmd("APPEND").arg(&temp).arg(chunk).query::<Value>(c))?;
             }
-            if n < piece.len() {
+            if n < PIECE {
                 break;
             }
         }
@@ -129,20 +130,6 @@ impl Redis {
         }
         Ok(())
     }
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(got) => n += got,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// A value read a piece at a time.
